@@ -1,0 +1,215 @@
+"""Signed checkpoints: Merkle tree heads over the log in the style of RFC 9162 §4.10 (signed tree head).
+
+A checkpoint signs ``{"log", "tree_size", "root_hash", "chain_hash", "timestamp"}`` as a JWS (compact
+serialisation, ``typ: audit-checkpoint+jws``) with the service's current signing key, so anyone holding the
+public key (JWKS at ``/oauth2/jwks``, or the ``oauth_signing_keys`` table, which keeps retired keys'
+public halves) can check it. ``root_hash`` is the RFC 9162 Merkle tree hash of the first ``tree_size``
+leaves; ``chain_hash`` is the hash-chain value of event ``tree_size``.
+
+A checkpoint is made incrementally from the previous one (its Merkle frontier is stored with it) and only
+after re-checking the chain links of the events it adds: a log that is already broken is never signed.
+While at it, the hashes of complete 256-leaf subtrees are cached in ``audit_merkle_blocks`` for proofs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import jwt
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from audit.chain import GENESIS
+from audit.merkle import Frontier, root_of
+from audit.models import AuditEventRow, CheckpointRow, MerkleBlockRow, RetentionRow
+from audit.store import iter_leaf_rows
+from iam.db.base import utc_now
+from iam.errors import APIError
+from iam.oauth.keys import KeyRing
+from iam.oauth.models import SigningKeyRow
+
+__all__ = [
+    "BLOCK",
+    "CHECKPOINT_TYPE",
+    "LOG_ID",
+    "ChainBroken",
+    "Checkpoint",
+    "Checkpointer",
+    "decode_frontier",
+    "encode_frontier",
+    "public_keys",
+    "verify_signature",
+]
+
+LOG_ID = "iam-audit"
+BLOCK = 256
+CHECKPOINT_TYPE = "audit-checkpoint+jws"
+_sha256 = hashlib.sha256
+
+
+class ChainBroken(APIError):
+    """The log failed its own check while being checkpointed; run ``iam audit verify``."""
+
+    status = 500
+    code = "audit_chain_broken"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    id: int
+    tree_size: int
+    root_hash: bytes
+    chain_hash: bytes
+    created_at: datetime
+    kid: str
+    signature: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "log": LOG_ID, "tree_size": self.tree_size,
+                "root_hash": base64.b64encode(self.root_hash).decode(),
+                "chain_hash": base64.b64encode(self.chain_hash).decode(),
+                "created_at": self.created_at.isoformat().replace("+00:00", "Z"), "kid": self.kid,
+                "signature": self.signature}
+
+
+def encode_frontier(frontier: Frontier) -> str:
+    return json.dumps({"size": frontier.size, "hashes": [h.hex() for h in frontier.hashes]})
+
+
+def decode_frontier(text: str) -> Frontier:
+    data = json.loads(text)
+    return Frontier(size=int(data["size"]), hashes=[bytes.fromhex(h) for h in data["hashes"]])
+
+
+def _checkpoint(row: CheckpointRow) -> Checkpoint:
+    return Checkpoint(row.id, row.tree_size, row.root_hash, row.chain_hash, row.created_at, row.kid, row.signature)
+
+
+def public_keys(session: Session) -> dict[str, tuple[Any, str, dict[str, Any]]]:
+    """Every signing key's public half by kid, retired ones included: (key, algorithm, JWK)."""
+    keys = {}
+    for row in session.scalars(select(SigningKeyRow)):
+        jwk = json.loads(row.public_jwk)
+        keys[row.kid] = (jwt.get_algorithm_by_name(row.alg).from_jwk(jwk), row.alg, jwk)
+    return keys
+
+
+def verify_signature(signature: str, keys: dict[str, tuple[Any, str, dict[str, Any]]]) -> dict[str, Any]:
+    """Check a checkpoint JWS and return its payload; raise ValueError naming what is wrong."""
+    try:
+        header = jwt.get_unverified_header(signature)
+    except jwt.InvalidTokenError:
+        raise ValueError("the signature is not a JWS") from None
+    found = keys.get(str(header.get("kid")))
+    if found is None:
+        raise ValueError(f"the signing key {header.get('kid')!r} is unknown")
+    key, alg, _ = found
+    if header.get("alg") != alg or header.get("typ") != CHECKPOINT_TYPE:
+        raise ValueError("the signature header does not match the key or is not a checkpoint")
+    try:
+        payload = jwt.api_jws.decode_complete(signature, key=key, algorithms=[alg])["payload"]
+    except jwt.InvalidTokenError:
+        raise ValueError("the signature does not verify") from None
+    data: dict[str, Any] = json.loads(payload)
+    if data.get("log") != LOG_ID:
+        raise ValueError("the signed tree head is not for this log")
+    return data
+
+
+def _base_state(session: Session) -> tuple[int, Frontier, bytes]:
+    """Where the next checkpoint starts: the newest checkpoint or retention anchor, else the empty log."""
+    latest = session.scalars(select(CheckpointRow).order_by(CheckpointRow.tree_size.desc(),
+                                                            CheckpointRow.id.desc()).limit(1)).first()
+    anchor = session.scalars(select(RetentionRow).order_by(RetentionRow.cut_seq.desc()).limit(1)).first()
+    if latest is not None and (anchor is None or latest.tree_size >= anchor.cut_seq):
+        return latest.tree_size, decode_frontier(latest.frontier), latest.chain_hash
+    if anchor is not None:
+        return anchor.cut_seq, decode_frontier(anchor.frontier), anchor.chain_hash
+    return 0, Frontier(), GENESIS
+
+
+class Checkpointer:
+    """Makes signed checkpoints, periodically (from the log's maintenance thread) and on demand."""
+
+    def __init__(self, engine: Engine, sessions: sessionmaker[Session], keys: KeyRing) -> None:
+        self._engine = engine
+        self._sessions = sessions
+        self._keys = keys
+
+    def latest(self) -> Checkpoint | None:
+        with self._sessions() as session:
+            row = session.scalars(select(CheckpointRow).order_by(CheckpointRow.tree_size.desc(),
+                                                                 CheckpointRow.id.desc()).limit(1)).first()
+            return None if row is None else _checkpoint(row)
+
+    def create(self, *, force: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> Checkpoint | None:
+        """Sign a checkpoint over every event logged so far; None when nothing is new (unless ``force``).
+
+        Raises :class:`ChainBroken` when the events since the previous checkpoint do not chain.
+        """
+        with self._sessions() as session:
+            size, frontier, chain = _base_state(session)
+            newest = session.scalar(select(func.max(AuditEventRow.seq))) or 0
+            if newest <= size and not force:
+                return None
+            frontier, chain, blocks = self._extend(session.connection(), size, frontier, chain, newest, progress)
+        root = frontier.root()
+        created = utc_now()
+        key = self._keys.signing_key()
+        payload = {"log": LOG_ID, "tree_size": frontier.size, "root_hash": base64.b64encode(root).decode(),
+                   "chain_hash": base64.b64encode(chain).decode(), "timestamp": int(created.timestamp() * 1000)}
+        signature = jwt.api_jws.encode(json.dumps(payload, separators=(",", ":")).encode(), key.private_key,
+                                       algorithm=key.alg, headers={"kid": key.kid, "typ": CHECKPOINT_TYPE})
+        with self._sessions.begin() as session:
+            if blocks:
+                table = MerkleBlockRow.__table__
+                statement = (pg_insert(table) if self._engine.dialect.name == "postgresql" else sqlite_insert(table))
+                session.execute(statement.on_conflict_do_nothing(index_elements=["block"]),
+                                [{"block": index, "hash": value} for index, value in blocks])
+            row = CheckpointRow(tree_size=frontier.size, root_hash=root, chain_hash=chain,
+                                frontier=encode_frontier(frontier), created_at=created, kid=key.kid,
+                                signature=signature)
+            session.add(row)
+            session.flush()
+            return _checkpoint(row)
+
+    def maybe_create(self) -> None:
+        """The periodic job: a checkpoint when events arrived since the last one."""
+        self.create()
+
+    @staticmethod
+    def _extend(connection: Connection, size: int, frontier: Frontier, chain: bytes, newest: int,
+                progress: Callable[[int, int], None] | None) -> tuple[Frontier, bytes, list[tuple[int, bytes]]]:
+        frontier = frontier.copy()
+        first = size - size % BLOCK + 1  # re-read the partial block so its hash can be cached when complete
+        expected = first
+        block: list[bytes] = []
+        blocks: list[tuple[int, bytes]] = []
+        for seq, prev, stored, leaf_text in iter_leaf_rows(connection, first=first, last=newest):
+            if seq != expected:
+                raise ChainBroken(f"event seq {expected} is missing from the access log; run 'iam audit verify'")
+            expected += 1
+            leaf = _sha256(b"\x00" + leaf_text.encode()).digest()
+            if seq > size:
+                if prev != chain or _sha256(prev + leaf).digest() != stored:
+                    raise ChainBroken(f"event seq {seq} does not chain to its predecessor; run 'iam audit verify'")
+                frontier.append(leaf)
+                chain = stored
+                if progress is not None and seq % 100_000 == 0:
+                    progress(seq - size, newest - size)
+            block.append(leaf)
+            if seq % BLOCK == 0:
+                blocks.append((seq // BLOCK - 1, root_of(block)))
+                block = []
+        if frontier.size != newest:
+            raise ChainBroken(f"the access log ends at seq {frontier.size}, expected {newest}")
+        return frontier, chain, blocks

@@ -1,0 +1,381 @@
+"""The access log service: durable, group-committed appends to the hash chain.
+
+``AccessLog.record(event)`` returns the event id only once the event is durable: committed with
+``synchronous=FULL`` (SQLite, WAL) or ``synchronous_commit=on`` (PostgreSQL). One writer thread owns one
+database connection; callers hand it their events and wait. While the writer commits one batch, the next
+fills up, so many concurrent callers share one commit (and one fsync) without any added delay for a
+lone caller. Each caller's events are one unit: all stored or none.
+
+Every batch runs under the append lock (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped
+advisory lock), reads the chain head, checks caller-chosen event ids for idempotency, seals waiting admin
+events from ``audit_admin_inbox`` into the chain, and appends. Several processes and nodes can therefore
+share one database and one chain.
+
+If the log cannot be written, or does not confirm within ``ack_timeout`` seconds, the caller gets
+:class:`~audit.errors.AuditUnavailable`; the decision engine then denies and says why. (After a timeout
+the event may still be written later: the log then holds a permit that was not acted on, the safe side.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from audit.checkpoints import Checkpointer
+from audit.chain import FORMAT, SEPARATOR, Prepared, prepare_access, prepare_admin
+from audit.ddl import ensure_partitions
+from audit.errors import AuditUnavailable, EventConflict
+from audit.events import AccessEvent, AdminEvent
+from audit.store import existing_bodies, insert_sql, read_head
+
+__all__ = ["AccessLog"]
+
+_log = logging.getLogger("iam.audit")
+_sha256 = hashlib.sha256
+# Any constant works; it only has to be the same on every node sharing the database.
+APPEND_LOCK_ID = 0x1A0D17
+_INBOX_BATCH = 5000
+
+
+class _Ticket:
+    """One caller's events: stored together or refused together."""
+
+    __slots__ = ("error", "future", "items", "loop")
+
+    def __init__(self, items: list[Prepared], loop: asyncio.AbstractEventLoop | None = None,
+                 future: asyncio.Future[list[str]] | None = None) -> None:
+        self.items = items
+        self.error: BaseException | None = None
+        self.loop = loop
+        self.future = future
+
+
+class _Batch:
+    __slots__ = ("done", "tickets")
+
+    def __init__(self) -> None:
+        self.tickets: list[_Ticket] = []
+        self.done = threading.Event()
+
+
+def _settle(pairs: list[tuple[asyncio.Future[list[str]], list[str], BaseException | None]]) -> None:
+    for future, ids, error in pairs:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(ids)
+        else:
+            future.set_exception(error)
+
+
+class AccessLog:
+    """The durable, tamper-evident access log of one process. Thread-safe; one writer thread."""
+
+    def __init__(self, engine: Engine, *, checkpointer: Checkpointer | None = None, checkpoint_interval: float = 60.0,
+                 ack_timeout: float = 10.0, inbox_interval: float = 0.25) -> None:
+        """``checkpointer`` signs a checkpoint every ``checkpoint_interval`` seconds when events arrived
+        (0 turns the periodic job off); partitions for the coming months are ensured by the same job."""
+        self._engine = engine
+        self.checkpointer = checkpointer
+        self._postgres = engine.dialect.name == "postgresql"
+        self._ack_timeout = ack_timeout
+        self._inbox_interval = inbox_interval
+        self._checkpoint_interval = checkpoint_interval
+        self._cond = threading.Condition()
+        self._open = _Batch()
+        self._closed = False
+        self._started = False
+        self._writer: threading.Thread | None = None
+        self._maintainer: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._fairy: Any = None
+        self._conn: Any = None
+        self._insert = insert_sql(self._postgres)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    # -- life cycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create this and the next two months' partitions (PostgreSQL) and start the writer thread."""
+        if self._started:
+            return
+        with self._engine.begin() as connection:
+            ensure_partitions(connection)
+        self._started = True
+        self._writer = threading.Thread(target=self._run, name="iam-audit-writer", daemon=True)
+        self._writer.start()
+        if self.checkpointer is not None and self._checkpoint_interval > 0:
+            self._maintainer = threading.Thread(target=self._maintain, name="iam-audit-checkpoints", daemon=True)
+            self._maintainer.start()
+
+    def close(self) -> None:
+        """Write what callers already handed in, then stop. Later calls raise AuditUnavailable."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        self._stop.set()
+        if self._writer is not None:
+            self._writer.join(timeout=self._ack_timeout + 5)
+        if self._maintainer is not None:
+            self._maintainer.join(timeout=30)
+        self._disconnect()
+
+    # -- recording --------------------------------------------------------------------------------------
+
+    def record(self, event: AccessEvent) -> str:
+        """Append one access event; return its id once durable. Raise AuditUnavailable or EventConflict."""
+        return self._wait(self._submit([prepare_access(event, postgres=self._postgres)]))[0]
+
+    def record_many(self, events: Sequence[AccessEvent]) -> list[str]:
+        """Append events as one unit (all or none); return their ids in order once durable."""
+        if not events:
+            return []
+        items = [prepare_access(event, postgres=self._postgres) for event in events]
+        return self._wait(self._submit(items))
+
+    async def record_async(self, event: AccessEvent) -> str:
+        """:meth:`record` for the event loop: awaits the commit without blocking a thread."""
+        return (await self.record_many_async([event]))[0]
+
+    async def record_many_async(self, events: Sequence[AccessEvent]) -> list[str]:
+        if not events:
+            return []
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[str]] = loop.create_future()
+        items = [prepare_access(event, postgres=self._postgres) for event in events]
+        self._submit(items, loop=loop, future=future)
+        try:
+            return await asyncio.wait_for(future, self._ack_timeout)
+        except TimeoutError:
+            raise AuditUnavailable(f"the access log did not confirm within {self._ack_timeout:g} s") from None
+
+    def flush(self) -> None:
+        """Seal admin events waiting in the inbox (committed by other transactions) into the chain now."""
+        self._wait(self._submit([]))
+
+    # -- internals --------------------------------------------------------------------------------------
+
+    def _submit(self, items: list[Prepared], *, loop: asyncio.AbstractEventLoop | None = None,
+                future: asyncio.Future[list[str]] | None = None) -> tuple[_Ticket, _Batch]:
+        ticket = _Ticket(items, loop, future)
+        with self._cond:
+            if self._closed or not self._started:
+                raise AuditUnavailable("the access log is not running")
+            batch = self._open
+            batch.tickets.append(ticket)
+            if len(batch.tickets) == 1:
+                self._cond.notify()
+        return ticket, batch
+
+    def _wait(self, submitted: tuple[_Ticket, _Batch]) -> list[str]:
+        ticket, batch = submitted
+        if not batch.done.wait(self._ack_timeout):
+            raise AuditUnavailable(f"the access log did not confirm within {self._ack_timeout:g} s")
+        if ticket.error is not None:
+            raise ticket.error
+        return [item.event_id for item in ticket.items]
+
+    def _run(self) -> None:
+        next_inbox = 0.0
+        while True:
+            with self._cond:
+                while not self._open.tickets and not self._closed:
+                    remaining = next_inbox - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                batch, self._open = self._open, _Batch()
+                closing = self._closed
+            next_inbox = time.monotonic() + self._inbox_interval
+            self._write(batch)
+            if closing and not self._open.tickets:
+                self._fail_open()
+                return
+
+    def _fail_open(self) -> None:
+        with self._cond:
+            batch, self._open = self._open, _Batch()
+        for ticket in batch.tickets:
+            ticket.error = AuditUnavailable("the access log is not running")
+        self._finish(batch)
+
+    def _write(self, batch: _Batch) -> None:
+        try:
+            if not batch.tickets and not self._inbox_waiting():
+                return
+            self._append(batch.tickets)
+        except Exception as exc:
+            _log.error("access log append failed", exc_info=exc, extra={"callers": len(batch.tickets)})
+            self._rollback_and_disconnect()
+            failure = AuditUnavailable("the access log cannot be written (database unavailable); "
+                                       "the access was not recorded")
+            for ticket in batch.tickets:
+                if ticket.error is None:
+                    ticket.error = failure
+        self._finish(batch)
+
+    def _finish(self, batch: _Batch) -> None:
+        batch.done.set()
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for ticket in batch.tickets:
+            if ticket.future is not None and ticket.loop is not None:
+                ids = [item.event_id for item in ticket.items]
+                by_loop.setdefault(ticket.loop, []).append((ticket.future, ids, ticket.error))
+        for loop, pairs in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, pairs)
+            except RuntimeError:  # the loop closed while waiting: nobody is left to tell
+                pass
+
+    def _connect(self) -> Any:
+        if self._conn is None:
+            fairy = self._engine.raw_connection()
+            conn = fairy.driver_connection
+            fairy.detach()  # the writer keeps this connection for good; the pool must not hand it out
+            if self._postgres:
+                conn.autocommit = True
+            else:
+                conn.isolation_level = None
+                conn.execute("PRAGMA cache_size=-65536")
+            self._fairy, self._conn = fairy, conn
+        return self._conn
+
+    def _disconnect(self) -> None:
+        if self._fairy is not None:
+            try:
+                self._fairy.close()
+            except Exception:  # noqa: S110 - closing a broken connection may fail; it is dropped anyway
+                pass
+        self._fairy = self._conn = None
+
+    def _rollback_and_disconnect(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.execute("ROLLBACK")
+            except Exception:  # noqa: S110 - the connection is being dropped
+                pass
+        self._disconnect()
+
+    def _append(self, tickets: list[_Ticket]) -> None:
+        conn = self._connect()
+        postgres = self._postgres
+        cursor = conn.cursor()
+        if postgres:
+            cursor.execute("BEGIN")
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK_ID,))
+        else:
+            cursor.execute("BEGIN IMMEDIATE")
+        head = read_head(cursor, postgres)
+        inbox_ids, inbox_items = self._read_inbox(cursor)
+        accepted = self._deduplicate(cursor, tickets, inbox_items)
+        if accepted:
+            now = datetime.now(UTC)
+            recorded = now.isoformat(" ", "microseconds")[:26] + ("+00" if postgres else "")
+            if recorded < head.recorded_at:  # another node's clock is ahead: keep recorded_at monotonic
+                recorded = head.recorded_at
+            prefix = f"{FORMAT}{SEPARATOR}{recorded[:10]}T{recorded[11:26]}Z{SEPARATOR}"
+            seq, prev = head.seq, head.hash
+            rows = []
+            for item in accepted:
+                seq += 1
+                data = (prefix + item.body).encode()
+                digest = _sha256(prev + _sha256(b"\x00" + data).digest()).digest()
+                rows.append((seq, recorded, *item.values, prev, digest))
+                prev = digest
+            if postgres:
+                with cursor.copy(self._insert) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                cursor.executemany(self._insert, rows)
+        if inbox_ids:
+            if postgres:
+                cursor.execute("DELETE FROM audit_admin_inbox WHERE id = ANY(%s)", (inbox_ids,))
+            else:
+                marks = ",".join("?" * len(inbox_ids))
+                cursor.execute(f"DELETE FROM audit_admin_inbox WHERE id IN ({marks})", inbox_ids)
+        cursor.execute("COMMIT")
+        cursor.close()
+
+    def _read_inbox(self, cursor: Any) -> tuple[list[int], list[tuple[Prepared, AdminEvent]]]:
+        cursor.execute(f"SELECT id, supplied, body FROM audit_admin_inbox ORDER BY id LIMIT {_INBOX_BATCH}")
+        ids: list[int] = []
+        items: list[tuple[Prepared, AdminEvent]] = []
+        for row_id, supplied, body in cursor.fetchall():
+            ids.append(int(row_id))
+            event = AdminEvent.model_validate_json(body)
+            prepared = prepare_admin(event, postgres=self._postgres)
+            items.append((prepared._replace(supplied=bool(supplied)), event))
+        return ids, items
+
+    def _inbox_waiting(self) -> bool:
+        conn = self._connect()
+        cursor = conn.cursor()
+        cursor.execute("SELECT 1 FROM audit_admin_inbox LIMIT 1")
+        waiting = cursor.fetchone() is not None
+        cursor.close()
+        return waiting
+
+    def _deduplicate(self, cursor: Any, tickets: list[_Ticket],
+                     inbox: list[tuple[Prepared, AdminEvent]]) -> list[Prepared]:
+        """The events to append: drop exact repeats of logged ids, refuse tickets that reuse an id."""
+        supplied = [item.event_id for ticket in tickets for item in ticket.items if item.supplied]
+        supplied += [item.event_id for item, _ in inbox if item.supplied]
+        if not supplied:
+            accepted = [item for item, _ in inbox]
+            for ticket in tickets:
+                accepted.extend(ticket.items)
+            return accepted
+        seen = existing_bodies(cursor, supplied, self._postgres)
+        accepted = []
+        for item, event in inbox:
+            known = seen.get(item.event_id) if item.supplied else None
+            if known is None:
+                seen[item.event_id] = item.body
+                accepted.append(item)
+            elif known != item.body:
+                # The change it records is committed already, so it is logged under a fresh id, not lost.
+                _log.warning("admin event id reused with other content; logged under a new id",
+                             extra={"event_id": item.event_id})
+                accepted.append(prepare_admin(event.model_copy(update={"event_id": None}), postgres=self._postgres))
+        for ticket in tickets:
+            new: list[Prepared] = []
+            pending: dict[str, str] = {}
+            for item in ticket.items:
+                known = seen.get(item.event_id, pending.get(item.event_id)) if item.supplied else None
+                if known is None:
+                    if item.supplied:
+                        pending[item.event_id] = item.body
+                    new.append(item)
+                elif known != item.body:
+                    ticket.error = EventConflict(item.event_id)
+                    break
+            if ticket.error is None:
+                seen.update(pending)
+                accepted.extend(new)
+        return accepted
+
+    def _maintain(self) -> None:
+        assert self.checkpointer is not None
+        while not self._stop.wait(self._checkpoint_interval):
+            try:
+                self.checkpointer.maybe_create()
+                with self._engine.begin() as connection:
+                    ensure_partitions(connection)
+            except Exception:
+                _log.exception("access log maintenance (checkpoint, partitions) failed")
+
+

@@ -1,0 +1,134 @@
+"""SQL of the log that must be fast: the writer's append, the chain head, and leaf data built by the database.
+
+Verification, checkpoints and proofs read millions of events; building the ``v1`` leaf text inside the
+database (one string column a row instead of thirty Python objects) is what keeps that under a few
+microseconds an event. :func:`leaf_sql` must produce exactly what :mod:`audit.chain` produces in Python;
+the tests write through one and verify through the other on both databases.
+
+Functions here never commit; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from audit.chain import CANONICAL_FIELDS, FORMAT, GENESIS, INSERT_COLUMNS, db_time
+
+__all__ = [
+    "Head",
+    "existing_bodies",
+    "insert_sql",
+    "iter_leaf_rows",
+    "leaf_sql",
+    "read_head",
+]
+
+_TIMES = ("recorded_at", "occurred_at")
+_FLAGS = ("emergency", "self_granted")
+
+
+def _field_sql(name: str, postgres: bool) -> str:
+    if name in _TIMES:
+        if postgres:
+            return f"""to_char({name} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+        return f"(replace({name}, ' ', 'T') || 'Z')"
+    if name in _FLAGS:
+        return f"(CASE WHEN {name} THEN '1' ELSE '0' END)"
+    if name == "changed":
+        return "coalesce(CASE WHEN changed THEN '1' WHEN NOT changed THEN '0' END, '')"
+    return f"coalesce({name}, '')"
+
+
+def leaf_sql(postgres: bool, *, with_recorded_at: bool = True) -> str:
+    """A SQL expression giving the ``v1`` leaf text of a row (or its body: without tag and recorded time)."""
+    fields = CANONICAL_FIELDS if with_recorded_at else CANONICAL_FIELDS[1:]
+    separator = "chr(31)" if postgres else "char(31)"
+    parts = [_field_sql(name, postgres) for name in fields]
+    if with_recorded_at:
+        parts.insert(0, f"'{FORMAT}'")
+    return f" || {separator} || ".join(parts)
+
+
+class Head:
+    """The last event of the chain: its sequence number, hash and recorded time (database text)."""
+
+    __slots__ = ("hash", "recorded_at", "seq")
+
+    def __init__(self, seq: int, hash_: bytes, recorded_at: str) -> None:
+        self.seq = seq
+        self.hash = hash_
+        self.recorded_at = recorded_at
+
+
+def read_head(cursor: Any, postgres: bool) -> Head:
+    """Read the chain head with a raw DB-API cursor; the caller holds the append lock."""
+    cursor.execute("SELECT seq, hash, recorded_at FROM audit_events ORDER BY seq DESC LIMIT 1")
+    row = cursor.fetchone()
+    if row is None:
+        anchor = _retention_anchor(cursor)
+        if anchor is not None:
+            return Head(anchor[0], bytes(anchor[1]), "")
+        return Head(0, GENESIS, "")
+    recorded = row[2]
+    if isinstance(recorded, datetime):
+        recorded = db_time(recorded, postgres)
+    return Head(int(row[0]), bytes(row[1]), str(recorded))
+
+
+def _retention_anchor(cursor: Any) -> tuple[int, bytes] | None:
+    """After a retention cut that removed every event, the chain continues from the newest anchor."""
+    cursor.execute("SELECT cut_seq, chain_hash FROM audit_retention ORDER BY cut_seq DESC LIMIT 1")
+    row = cursor.fetchone()
+    return None if row is None else (int(row[0]), bytes(row[1]))
+
+
+def existing_bodies(cursor: Any, event_ids: Sequence[str], postgres: bool) -> dict[str, str]:
+    """The leaf bodies (content without recorded time) of already logged events with these ids."""
+    found: dict[str, str] = {}
+    body = leaf_sql(postgres, with_recorded_at=False)
+    for start in range(0, len(event_ids), 500):
+        chunk = list(event_ids[start:start + 500])
+        if postgres:
+            cursor.execute(f"SELECT event_id, {body} FROM audit_events WHERE event_id = ANY(%s)", (chunk,))
+        else:
+            marks = ",".join("?" * len(chunk))
+            cursor.execute(f"SELECT event_id, {body} FROM audit_events WHERE event_id IN ({marks})", chunk)
+        for event_id, content in cursor.fetchall():
+            found.setdefault(event_id, content)
+    return found
+
+
+def insert_sql(postgres: bool) -> str:
+    columns = ", ".join(INSERT_COLUMNS)
+    if postgres:
+        return f"COPY audit_events ({columns}) FROM STDIN"
+    return f"INSERT INTO audit_events ({columns}) VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"
+
+
+def iter_leaf_rows(connection: Connection, *, first: int = 1, last: int | None = None,
+                   chunk: int = 20000) -> Iterator[tuple[int, bytes, bytes, str]]:
+    """Stream ``(seq, prev_hash, hash, leaf text)`` in sequence order, ``first <= seq <= last``.
+
+    Reads in keyset-paginated chunks so neither database holds a long-running cursor open and memory stays
+    flat over tens of millions of events.
+    """
+    postgres = connection.dialect.name == "postgresql"
+    leaf = leaf_sql(postgres)
+    upper = "" if last is None else " AND seq <= :last"
+    statement = text(f"SELECT seq, prev_hash, hash, {leaf} FROM audit_events "
+                     f"WHERE seq >= :first{upper} ORDER BY seq LIMIT :chunk")
+    position = first
+    while True:
+        params: dict[str, Any] = {"first": position, "chunk": chunk}
+        if last is not None:
+            params["last"] = last
+        rows = connection.execute(statement, params).all()
+        for row in rows:
+            yield row[0], bytes(row[1]), bytes(row[2]), row[3]
+        if len(rows) < chunk:
+            return
+        position = rows[-1][0] + 1

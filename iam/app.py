@@ -1,0 +1,61 @@
+"""The application factory: one FastAPI app with every product area's router."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from audit import fhir_routes as audit_fhir_routes
+from audit import people_routes as audit_people_routes
+from audit import routes as audit_routes
+from iam import __version__
+from iam.authz import facts_routes as authz_facts_routes
+from iam.authz import routes as authz_routes
+from iam.config import Settings
+from iam.http import health
+from iam.http.errors import install_error_handlers
+from iam.http.middleware import RequestContextMiddleware
+from iam.oauth import client_admin
+from iam.oauth import routes as oauth_routes
+from iam.runtime import Runtime
+from provisioning.scim import routes as scim_routes
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """Identity and access management for a shared regional patient record.
+
+Every API needs a bearer token with the right scope (get one at `POST /oauth2/token`), except discovery,
+JWKS and the health endpoints."""
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app. The runtime (database, keys) starts with the app unless one is handed in."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = runtime is None
+        app.state.runtime = runtime or Runtime.start(settings)
+        try:
+            yield
+        finally:
+            if own:
+                app.state.runtime.close()
+
+    app = FastAPI(title="IAM for shared patient records", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    if runtime is not None:
+        app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health.router)
+    app.include_router(oauth_routes.router)
+    app.include_router(client_admin.router)
+    app.include_router(authz_routes.router)
+    app.include_router(authz_facts_routes.router)
+    app.include_router(scim_routes.router)
+    app.include_router(audit_routes.router)
+    app.include_router(audit_people_routes.router)
+    app.include_router(audit_fhir_routes.router)
+    return app

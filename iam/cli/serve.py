@@ -1,0 +1,57 @@
+"""``iam serve``: run the HTTP service."""
+
+from __future__ import annotations
+
+import os
+
+import click
+import uvicorn
+
+from iam.cli.options import database_option, settings_from
+from iam.config import Settings
+from iam.logs import configure_logging
+from iam.runtime import Runtime
+
+__all__ = ["run_server", "serve"]
+
+
+def run_server(settings: Settings, *, workers: int) -> None:
+    """Migrate and create keys once, then start ``workers`` server processes sharing the database."""
+    Runtime.start(settings).close()
+    # Worker processes rebuild settings from the environment, so pass on what the command line set.
+    os.environ["IAM_DATABASE_URL"] = settings.database_url
+    os.environ["IAM_ISSUER"] = settings.issuer_url
+    os.environ["IAM_MIGRATE_ON_START"] = "false"
+    os.environ["IAM_DEMO"] = "true" if settings.demo else "false"
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "iam.asgi:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+
+
+@click.command()
+@click.option("--host", help="Interface to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default 8000).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes; use one per core for throughput.")
+@database_option
+def serve(host: str | None, port: int | None, workers: int, database_url: str | None) -> None:
+    """Serve the API. Migrations run first; with no settings it uses SQLite under ./var/.
+
+    \b
+    Example:
+      IAM_DATABASE_URL=postgresql+psycopg://localhost/iam iam serve --port 8000 --workers 2
+    """
+    settings = settings_from(host=host, port=port, database_url=database_url)
+    if "issuer" not in settings.model_fields_set:
+        # Unless configured, the issuer is where we listen, so discovery documents point back to us.
+        settings = settings_from(host=host, port=port, database_url=database_url,
+                                 issuer=f"http://{settings.host}:{settings.port}")
+    run_server(settings, workers=workers)

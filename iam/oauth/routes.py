@@ -1,0 +1,75 @@
+"""HTTP edge of the authorization server: token, introspection and revocation endpoints, JWKS and
+discovery. Protocol logic lives in the rfc* modules and :mod:`iam.oauth.server`; this module only moves
+bytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from iam.http.middleware import request_id_of
+from iam.oauth.errors import InvalidRequest
+from iam.oauth.metadata import server_metadata
+from iam.oauth.rfc6749 import parse_form, parse_token_request
+from iam.oauth.rfc8693 import REPEATABLE
+from iam.oauth.server import RequestInfo
+from iam.runtime import Runtime, get_runtime
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["oauth"])
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_FORM = "application/x-www-form-urlencoded"
+
+
+async def _form(request: Request, *, repeatable: frozenset[str] = frozenset()) -> dict[str, str]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != _FORM:
+        raise InvalidRequest(f"the request must be {_FORM}")
+    # Parsing the body ourselves is measurably cheaper than FastAPI's Form() and lets us refuse
+    # repeated parameters, which RFC 6749 §3.2 requires.
+    return parse_form(await request.body(), repeatable=repeatable)
+
+
+def _info(request: Request) -> RequestInfo:
+    client = request.client
+    return RequestInfo(url=str(request.url), authorization=request.headers.get("authorization"),
+                       dpop=request.headers.get("dpop"), source_address=client.host if client else None,
+                       request_id=request_id_of(request.scope))
+
+
+@router.post("/oauth2/token", summary="OAuth 2.0 token endpoint: client credentials, token exchange (RFC 8693)")
+async def token(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
+    form = await _form(request, repeatable=REPEATABLE)
+    parsed = parse_token_request(form=form, authorization=request.headers.get("authorization"))
+    body = await runtime.oauth.token(parsed, _info(request))
+    return JSONResponse(body, headers=_NO_STORE)
+
+
+@router.post("/oauth2/introspect", summary="Token introspection (RFC 7662)")
+async def introspect(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
+    form = await _form(request)
+    body = await run_in_threadpool(runtime.oauth.introspect, form, _info(request))
+    return JSONResponse(body, headers=_NO_STORE)
+
+
+@router.post("/oauth2/revoke", summary="Token revocation (RFC 7009)")
+async def revoke(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    form = await _form(request)
+    await run_in_threadpool(runtime.oauth.revoke, form, _info(request))
+    return Response(status_code=200, headers=_NO_STORE)
+
+
+@router.get("/oauth2/jwks", summary="Public signing keys (RFC 7517)")
+def jwks(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
+    return JSONResponse(runtime.keys.jwks(), headers={"Cache-Control": "public, max-age=60"})
+
+
+@router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
+@router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery")
+def discovery(runtime: Runtime = Depends(get_runtime)) -> dict[str, Any]:
+    algs = sorted({str(key["alg"]) for key in runtime.keys.jwks()["keys"]})
+    return server_metadata(issuer=runtime.settings.issuer_url, signing_algs=algs)

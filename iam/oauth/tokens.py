@@ -1,0 +1,75 @@
+"""Issuing and verifying our access tokens (RFC 9068 JWTs signed by the key ring).
+
+Verification here covers the token itself (signature, type, issuer, audience, lifetime). Whether a valid
+token has since been revoked, or its person disabled, is :mod:`iam.oauth.token_status`'s question.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+
+from iam.oauth.keys import KeyRing
+from iam.oauth.rfc9068 import TOKEN_TYPE, AccessTokenClaims, check_claims, new_claims, verify_signature
+
+__all__ = ["MAX_TOKEN_LIFETIME", "IssuedToken", "TokenService"]
+
+# No access token of ours lives longer (the trust framework's 60 minutes); key rotation relies on it.
+MAX_TOKEN_LIFETIME = 3600
+
+
+class IssuedToken(dict[str, Any]):
+    """The RFC 6749 §5.1 response body; ``jti`` names the token for logs and revocation."""
+
+    jti: str = ""
+
+
+class TokenService:
+    def __init__(self, keys: KeyRing, *, issuer: str, audience: str, ttl: int) -> None:
+        self._keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl = ttl
+
+    def issue(
+        self,
+        *,
+        subject: str,
+        client_id: str,
+        scopes: list[str],
+        audience: str | None = None,
+        ttl: int | None = None,
+        extra_claims: dict[str, Any] | None = None,
+        dpop_jkt: str | None = None,
+    ) -> IssuedToken:
+        """Sign a token; ``dpop_jkt`` binds it to a DPoP key (RFC 9449 §6.1) and makes its type DPoP."""
+        lifetime = min(ttl or self.ttl, MAX_TOKEN_LIFETIME)
+        now = int(time.time())
+        claims = new_claims(issuer=self.issuer, subject=subject, audience=audience or self.audience,
+                            client_id=client_id, scopes=scopes, now=now, ttl=lifetime)
+        if extra_claims:
+            claims.update(extra_claims)
+        if dpop_jkt is not None:
+            claims["cnf"] = {"jkt": dpop_jkt}
+        key = self._keys.signing_key()
+        token = jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": TOKEN_TYPE})
+        issued = IssuedToken(access_token=token, token_type="DPoP" if dpop_jkt else "Bearer",
+                             expires_in=lifetime, scope=" ".join(scopes))
+        issued.jti = claims["jti"]
+        return issued
+
+    def verify(self, token: str, *, any_audience: bool = False) -> AccessTokenClaims:
+        """Verify signature then claims; raise InvalidToken (RFC 6750) with the reason.
+
+        ``any_audience`` accepts our tokens for every audience (introspection, token exchange); APIs of
+        this service use the default, which requires our own audience.
+        """
+        signed = verify_signature(token, key_for=self._key_for)
+        return check_claims(signed, issuer=self.issuer, audience=None if any_audience else self.audience,
+                            now=int(time.time()))
+
+    def _key_for(self, kid: str) -> tuple[Any, str] | None:
+        key = self._keys.public_key(kid)
+        return None if key is None else (key.public_key, key.alg)

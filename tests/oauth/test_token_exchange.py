@@ -1,0 +1,195 @@
+"""RFC 8693 token exchange: a real upstream login becomes a short-lived token for one audience."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi.testclient import TestClient
+
+from iam.runtime import Runtime
+from tests.conftest import ISSUER
+from tests.oauth.conftest import ACCESS_TOKEN_TYPE, EXCHANGE, JOURNAL, Upstream
+from tests.oauth.staff import Hospital, Staff, disable, suspend
+
+StaffFactory = Callable[..., Staff]
+ClientFactory = Callable[..., tuple[str, str]]
+
+
+def _exchange(client: TestClient, app: tuple[str, str], subject_token: str, **extra: str) -> object:
+    data = {"grant_type": EXCHANGE, "subject_token": subject_token, "subject_token_type": ACCESS_TOKEN_TYPE,
+            "audience": JOURNAL, **extra}
+    return client.post("/oauth2/token", data=data, auth=app)
+
+
+def _claims(client: TestClient, token: str) -> dict[str, object]:
+    header = jwt.get_unverified_header(token)
+    keys = client.get("/oauth2/jwks").json()["keys"]
+    key = jwt.PyJWK([k for k in keys if k["kid"] == header["kid"]][0])
+    claims: dict[str, object] = jwt.decode(token, key, algorithms=[header["alg"]], audience=JOURNAL, issuer=ISSUER)
+    return claims
+
+
+def _error(response: object) -> dict[str, str]:
+    body = response.json()  # type: ignore[attr-defined]
+    return {"status": response.status_code, "error": body["error"],  # type: ignore[attr-defined]
+            "error_description": body["error_description"]}
+
+
+def test_upstream_login_is_exchanged_for_a_journal_token_naming_the_practitioner(
+    client: TestClient, upstream: Upstream, staff: StaffFactory, exchange_client: ClientFactory,
+    hospital: Hospital,
+) -> None:
+    person = staff(1)
+    response = _exchange(client, exchange_client(), upstream.login(person.national_id))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["issued_token_type"] == ACCESS_TOKEN_TYPE
+    assert body["expires_in"] == 900
+    claims = _claims(client, body["access_token"])
+    assert claims["sub"] == f"person:{person.person_id}"
+    assert claims["hpr_number"] == person.hpr_number
+    assert claims["pid"] == person.national_id
+    assert claims["name"] == "Kari Lege"
+    assert claims["idp"] == upstream.issuer
+    assert claims["security_level"] == 4
+    assert claims["exp"] - claims["iat"] == 900
+    assert claims["authorization_details"] == [{
+        "type": "nhn:tillitsrammeverk:parameters",
+        "practitioner": {
+            "authorization": {"code": "LE", "system": "urn:oid:2.16.578.1.12.4.1.1.9060"},
+            "legal_entity": {"id": hospital.legal_entity, "system": "urn:oid:2.16.578.1.12.4.1.4.101"},
+            "point_of_care": {"id": hospital.point_of_care, "system": "urn:oid:2.16.578.1.12.4.1.4.101"},
+            "department": {"id": hospital.department, "system": "urn:oid:2.16.578.1.12.4.1.4.101"},
+        },
+        "care_relationship": {},
+    }]
+
+
+def test_our_own_person_token_can_be_exchanged_again(
+    client: TestClient, upstream: Upstream, staff: StaffFactory, exchange_client: ClientFactory,
+) -> None:
+    person = staff(1)
+    app = exchange_client()
+    first = _exchange(client, app, upstream.login(person.national_id)).json()["access_token"]
+    second = _exchange(client, app, first)
+    assert second.status_code == 200, second.text
+    claims = _claims(client, second.json()["access_token"])
+    assert claims["sub"] == f"person:{person.person_id}"
+    assert claims["idp"] == upstream.issuer
+
+
+def test_audience_not_allowed_for_the_client_is_invalid_target(
+    client: TestClient, upstream: Upstream, staff: StaffFactory, exchange_client: ClientFactory,
+) -> None:
+    person = staff(1)
+    app = exchange_client(audiences=("https://other.test",))
+    assert _error(_exchange(client, app, upstream.login(person.national_id))) == {
+        "status": 400, "error": "invalid_target",
+        "error_description": f"client '{app[0]}' may not obtain tokens for '{JOURNAL}'"}
+
+
+def test_client_without_the_exchange_grant_is_unauthorized_client(
+    client: TestClient, upstream: Upstream, staff: StaffFactory, oauth_client: ClientFactory,
+) -> None:
+    person = staff(1)
+    response = _exchange(client, oauth_client("admin"), upstream.login(person.national_id))
+    assert _error(response) == {"status": 400, "error": "unauthorized_client", "error_description":
+                                "this client may not use the urn:ietf:params:oauth:grant-type:token-exchange grant"}
+
+
+def test_untrusted_issuer_is_invalid_request(client: TestClient, exchange_client: ClientFactory) -> None:
+    forger = ec.generate_private_key(ec.SECP256R1())
+    now = int(time.time())
+    token = jwt.encode({"iss": "https://evil.test", "sub": "x", "aud": "urn:iam:token-exchange", "iat": now,
+                        "exp": now + 60}, forger, algorithm="ES256", headers={"kid": "k"})
+    assert _error(_exchange(client, exchange_client(), token)) == {
+        "status": 400, "error": "invalid_request",
+        "error_description": "subject_token refused: issuer 'https://evil.test' is not trusted"}
+
+
+def test_expired_upstream_token_is_invalid_request(
+    client: TestClient, upstream: Upstream, staff: StaffFactory, exchange_client: ClientFactory,
+) -> None:
+    person = staff(1)
+    past = int(time.time()) - 3600
+    token = upstream.mint(login=person.national_id, iat=past, exp=past + 300)
+    assert _error(_exchange(client, exchange_client(), token)) == {
+        "status": 400, "error": "invalid_request", "error_description": "subject_token refused: it has expired"}
+
+
+def test_upstream_token_signed_by_another_key_is_invalid_request(
+    client: TestClient, upstream: Upstream, staff: StaffFactory, exchange_client: ClientFactory,
+) -> None:
+    person = staff(1)
+    token = upstream.mint(login=person.national_id, key=ec.generate_private_key(ec.SECP256R1()))
+    assert _error(_exchange(client, exchange_client(), token)) == {
+        "status": 400, "error": "invalid_request",
+        "error_description": f"subject_token refused: the signature does not verify with the keys of issuer "
+                             f"'{upstream.issuer}'"}
+
+
+def test_upstream_token_for_another_audience_is_invalid_request(
+    client: TestClient, upstream: Upstream, staff: StaffFactory, exchange_client: ClientFactory,
+) -> None:
+    person = staff(1)
+    token = upstream.mint(login=person.national_id, aud="urn:someone:else")
+    assert _error(_exchange(client, exchange_client(), token)) == {
+        "status": 400, "error": "invalid_request",
+        "error_description": "subject_token refused: its aud names none of urn:iam:token-exchange"}
+
+
+def test_unknown_person_gets_nothing(client: TestClient, upstream: Upstream, exchange_client: ClientFactory) -> None:
+    upstream.add_account("stranger", national_id="01010150076", hpr_number=None)
+    assert _error(_exchange(client, exchange_client(), upstream.login("stranger"))) == {
+        "status": 400, "error": "invalid_request",
+        "error_description": "subject_token refused: no account matches the user of the upstream token"}
+
+
+def test_disabled_account_gets_nothing(
+    client: TestClient, runtime: Runtime, upstream: Upstream, staff: StaffFactory, exchange_client: ClientFactory,
+) -> None:
+    person = staff(1)
+    token = upstream.login(person.national_id)
+    disable(runtime, person)
+    assert _error(_exchange(client, exchange_client(), token)) == {
+        "status": 400, "error": "invalid_request", "error_description": "subject_token refused: the account is disabled"}
+
+
+def test_suspended_account_gets_nothing(
+    client: TestClient, runtime: Runtime, upstream: Upstream, staff: StaffFactory, exchange_client: ClientFactory,
+) -> None:
+    person = staff(1)
+    suspend(runtime, person)
+    assert _error(_exchange(client, exchange_client(), upstream.login(person.national_id))) == {
+        "status": 400, "error": "invalid_request",
+        "error_description": "subject_token refused: the account is suspended"}
+
+
+def test_two_audiences_are_invalid_target(
+    client: TestClient, upstream: Upstream, staff: StaffFactory, exchange_client: ClientFactory,
+) -> None:
+    person = staff(1)
+    response = client.post("/oauth2/token", auth=exchange_client(), content=(
+        f"grant_type={EXCHANGE}&subject_token={upstream.login(person.national_id)}"
+        f"&subject_token_type={ACCESS_TOKEN_TYPE}&audience=https://a.test&audience=https://b.test"),
+        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert _error(response) == {"status": 400, "error": "invalid_target", "error_description":
+                                "ask for one audience or resource per token exchange, not 2 "
+                                "(https://a.test, https://b.test)"}
+
+
+def test_unknown_authorization_details_type_is_refused(
+    client: TestClient, upstream: Upstream, staff: StaffFactory, exchange_client: ClientFactory,
+) -> None:
+    person = staff(1)
+    details = json.dumps([{"type": "payment_initiation"}])
+    response = _exchange(client, exchange_client(), upstream.login(person.national_id),
+                         authorization_details=details)
+    assert _error(response) == {"status": 400, "error": "invalid_authorization_details", "error_description":
+                                "authorization_details type 'payment_initiation' is not supported; expected "
+                                "'nhn:tillitsrammeverk:parameters'"}

@@ -1,0 +1,114 @@
+"""The ``iam`` command line as a user runs it: help with examples, JSON output, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from sqlalchemy import inspect
+
+from iam import __version__
+from iam.db import make_engine
+from tests.cli_helpers import IAM, free_port, run_iam
+from tests.conftest import TEST_SECRET_KEY
+
+KEY_ENV = {"IAM_SECRET_KEY": TEST_SECRET_KEY}
+
+
+def test_version_is_printed() -> None:
+    result = run_iam("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"iam, version {__version__}"
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["demo"], ["db", "upgrade"], ["client", "create"],
+                                     ["client", "scopes"], ["region", "generate"]])
+def test_every_command_has_help_with_an_example(command: list[str]) -> None:
+    result = run_iam(*command, "--help")
+    assert result.returncode == 0
+    assert "Example" in result.stdout
+
+
+def test_unknown_flag_exits_2_with_one_clear_line() -> None:
+    result = run_iam("serve", "--bogus")
+    assert result.returncode == 2
+    assert "No such option '--bogus'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_database_url_exits_2_naming_the_setting(tmp_path: Path) -> None:
+    result = run_iam("db", "upgrade", "--database-url", "mysql://localhost/x", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: Setting IAM_DATABASE_URL has value 'mysql://localhost/x': "
+                                     "expected a sqlite:/// or postgresql+psycopg:// URL")
+
+
+def test_unreachable_database_exits_1_without_traceback(tmp_path: Path) -> None:
+    result = run_iam("db", "upgrade", "--database-url", "postgresql+psycopg://postgres@127.0.0.1:1/nothing",
+                     cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: database postgresql+psycopg://postgres@127.0.0.1:1/nothing "
+                                    "is not reachable: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_db_upgrade_creates_the_schema_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    result = run_iam("db", "upgrade", "--database-url", url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    engine = make_engine(url)
+    assert {"oauth_clients", "oauth_signing_keys", "alembic_version"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def test_unknown_scope_is_refused_by_client_create(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'iam.db'}"
+    result = run_iam("client", "create", "app", "--scope", "superuser", "--database-url", url, cwd=tmp_path,
+                     env=KEY_ENV)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: scope 'superuser' is not a known scope (see 'iam client scopes')"
+
+
+def test_serve_then_client_create_then_token_works_end_to_end(database_url: str, tmp_path: Path) -> None:
+    created = run_iam("client", "create", "journal", "--scope", "admin", "--database-url", database_url,
+                      cwd=tmp_path, env=KEY_ENV)
+    assert created.returncode == 0, created.stderr
+    credentials = json.loads(created.stdout)
+    assert set(credentials) == {"client_id", "client_secret", "scopes"}
+    port = free_port()
+    server = subprocess.Popen([IAM, "serve", "--port", str(port), "--database-url", database_url], cwd=tmp_path,
+                              env={"IAM_SECRET_KEY": TEST_SECRET_KEY, "PATH": "/usr/bin:/bin"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        ready = _wait_ready(base)
+        assert ready.json()["status"] == "ok"
+        token = httpx.post(f"{base}/oauth2/token", data={"grant_type": "client_credentials"},
+                           auth=(credentials["client_id"], credentials["client_secret"])).json()["access_token"]
+        listed = httpx.get(f"{base}/admin/v1/clients", headers={"Authorization": f"Bearer {token}"})
+        assert listed.status_code == 200
+        assert [entry["name"] for entry in listed.json()] == ["journal"]
+        assert httpx.get(f"{base}/.well-known/openid-configuration").json()["issuer"] == base
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=20)
+    assert credentials["client_secret"] not in stderr
+    assert token not in stderr
+    assert all(json.loads(line)["level"] for line in stderr.splitlines() if line.startswith("{"))
+
+
+def _wait_ready(base: str) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            response = httpx.get(f"{base}/readyz", timeout=2)
+            if response.status_code == 200:
+                return response
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
