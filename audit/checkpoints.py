@@ -171,8 +171,8 @@ class Checkpointer:
                                        algorithm=key.alg, headers={"kid": key.kid, "typ": CHECKPOINT_TYPE})
         with self._sessions.begin() as session:
             if blocks:
-                table = MerkleBlockRow.__table__
-                statement = (pg_insert(table) if self._engine.dialect.name == "postgresql" else sqlite_insert(table))
+                statement = (pg_insert(MerkleBlockRow) if self._engine.dialect.name == "postgresql"
+                             else sqlite_insert(MerkleBlockRow))
                 session.execute(statement.on_conflict_do_nothing(index_elements=["block"]),
                                 [{"block": index, "hash": value} for index, value in blocks])
             row = CheckpointRow(tree_size=frontier.size, root_hash=root, chain_hash=chain,

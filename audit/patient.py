@@ -14,7 +14,7 @@ access to their record, ``acted_for`` set) and in the proxy's own report (``as_p
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import column, or_, select, table
 from sqlalchemy.orm import Session
 
 from audit.errors import PatientMismatch
@@ -39,9 +39,8 @@ def _unit_names(session: Session, ids: set[str]) -> dict[str, str]:
     """Names of organisation units from the organisation register, when provisioning has loaded it."""
     if not ids:
         return {}
-    statement = text("SELECT unit_id, name FROM org_units WHERE unit_id IN ("
-                     + ",".join(f":u{i}" for i in range(len(ids))) + ")")
-    rows = session.execute(statement, {f"u{i}": value for i, value in enumerate(sorted(ids))}).all()
+    units = table("org_units", column("unit_id"), column("name"))  # the organisation register (provisioning)
+    rows = session.execute(select(units.c.unit_id, units.c.name).where(units.c.unit_id.in_(sorted(ids)))).all()
     return {str(unit_id): str(name) for unit_id, name in rows}
 
 

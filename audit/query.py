@@ -24,7 +24,9 @@ from audit.models import AuditEventRow
 
 __all__ = ["EXPORT_FIELDS", "LoggedEvent", "Page", "SearchFilters", "events_page", "iter_events", "patient_events"]
 
-T = AuditEventRow
+# Core columns, not ORM attributes: an ORM-enabled select costs about 20 µs more a row, which is most of
+# the time of "all accesses to patient P".
+T = AuditEventRow.__table__.c
 
 
 class LoggedEvent(BaseModel):
@@ -67,7 +69,7 @@ class LoggedEvent(BaseModel):
 
 
 EXPORT_FIELDS = tuple(LoggedEvent.model_fields)
-_COLUMNS = [getattr(T, name) for name in EXPORT_FIELDS]
+_COLUMNS = [T[name] for name in EXPORT_FIELDS]
 
 
 def _to_event(row: Any) -> LoggedEvent:
@@ -183,7 +185,7 @@ def patient_events(session: Session, national_id: str, *, limit: int,
                                                           T.proxy_for.is_not(None),
                                                           or_(T.patient.is_(None), T.patient != national_id))),
                              position)
-    rows = session.execute(own.limit(limit + 1)).all() + session.execute(as_proxy.limit(limit + 1)).all()
+    rows = [*session.execute(own.limit(limit + 1)).all(), *session.execute(as_proxy.limit(limit + 1)).all()]
     events = sorted((_to_event(row) for row in rows), key=lambda e: (e.occurred_at, e.seq), reverse=True)
     following = (encode_cursor(events[limit - 1].occurred_at, events[limit - 1].seq)
                  if len(events) > limit else None)

@@ -103,10 +103,11 @@ def apply_retention(log: AccessLog, keys: KeyRing, *, before: datetime, actor: s
             session.execute(text("SET LOCAL iam.audit_retention = 'on'"))
         else:
             drop_sqlite_delete_trigger(session.connection(), "audit_events")
-        deleted = session.execute(delete(AuditEventRow).where(AuditEventRow.seq <= cut)).rowcount
+        deleted = session.execute(delete(AuditEventRow).where(AuditEventRow.seq <= cut))
+        deleted_count = int(getattr(deleted, "rowcount", 0) or 0)
         if not postgres:
             session.execute(text(sqlite_delete_trigger("audit_events")))
-        result = RetentionResult(cut, int(deleted or 0), checkpoint.id, anchor.id)
+        result = RetentionResult(cut, deleted_count, checkpoint.id, anchor.id)
     log.flush()
     return result
 

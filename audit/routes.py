@@ -121,7 +121,7 @@ def _jsonl_lines(events: Iterator[LoggedEvent]) -> Iterator[str]:
 @router.get("/events/export", summary="Export every matching event as CSV or JSON lines (streamed)")
 def export_events(
     filters: SearchFilters = Depends(_filters),
-    format: Literal["csv", "jsonl"] = Query("jsonl"),  # noqa: A002 - the documented query parameter name
+    format: Literal["csv", "jsonl"] = Query("jsonl"),
     _: AccessTokenClaims = Depends(require_scope("audit:read")),
     runtime: Runtime = Depends(get_runtime),
 ) -> StreamingResponse:

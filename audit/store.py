@@ -5,7 +5,8 @@ database (one string column a row instead of thirty Python objects) is what keep
 microseconds an event. :func:`leaf_sql` must produce exactly what :mod:`audit.chain` produces in Python;
 the tests write through one and verify through the other on both databases.
 
-Functions here never commit; the caller owns the transaction.
+Functions here never commit; the caller owns the transaction. The SQL text is assembled from constants
+(column names, placeholders), never from input, hence the ``noqa: S608`` marks.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from audit.chain import CANONICAL_FIELDS, FORMAT, GENESIS, INSERT_COLUMNS, db_time
 
@@ -93,10 +94,12 @@ def existing_bodies(cursor: Any, event_ids: Sequence[str], postgres: bool) -> di
     for start in range(0, len(event_ids), 500):
         chunk = list(event_ids[start:start + 500])
         if postgres:
-            cursor.execute(f"SELECT event_id, {body} FROM audit_events WHERE event_id = ANY(%s)", (chunk,))
+            cursor.execute(f"SELECT event_id, {body} FROM audit_events WHERE event_id = ANY(%s)",  # noqa: S608
+                           (chunk,))
         else:
             marks = ",".join("?" * len(chunk))
-            cursor.execute(f"SELECT event_id, {body} FROM audit_events WHERE event_id IN ({marks})", chunk)
+            cursor.execute(f"SELECT event_id, {body} FROM audit_events WHERE event_id IN ({marks})",  # noqa: S608
+                           chunk)
         for event_id, content in cursor.fetchall():
             found.setdefault(event_id, content)
     return found
@@ -106,7 +109,7 @@ def insert_sql(postgres: bool) -> str:
     columns = ", ".join(INSERT_COLUMNS)
     if postgres:
         return f"COPY audit_events ({columns}) FROM STDIN"
-    return f"INSERT INTO audit_events ({columns}) VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"
+    return f"INSERT INTO audit_events ({columns}) VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"  # noqa: S608
 
 
 def iter_leaf_rows(connection: Connection, *, first: int = 1, last: int | None = None,
@@ -117,18 +120,21 @@ def iter_leaf_rows(connection: Connection, *, first: int = 1, last: int | None =
     flat over tens of millions of events.
     """
     postgres = connection.dialect.name == "postgresql"
-    leaf = leaf_sql(postgres)
-    upper = "" if last is None else " AND seq <= :last"
-    statement = text(f"SELECT seq, prev_hash, hash, {leaf} FROM audit_events "
-                     f"WHERE seq >= :first{upper} ORDER BY seq LIMIT :chunk")
+    mark = "%s" if postgres else "?"
+    upper = last if last is not None else 2**62
+    # The raw DB-API cursor, inside the caller's transaction: SQLAlchemy's row objects would cost a
+    # microsecond an event, which is a tenth of a verification over ten million events.
+    statement = (f"SELECT seq, prev_hash, hash, {leaf_sql(postgres)} FROM audit_events "  # noqa: S608
+                 f"WHERE seq >= {mark} AND seq <= {mark} ORDER BY seq LIMIT {int(chunk)}")
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     position = first
-    while True:
-        params: dict[str, Any] = {"first": position, "chunk": chunk}
-        if last is not None:
-            params["last"] = last
-        rows = connection.execute(statement, params).all()
-        for row in rows:
-            yield row[0], bytes(row[1]), bytes(row[2]), row[3]
-        if len(rows) < chunk:
-            return
-        position = rows[-1][0] + 1
+    try:
+        while True:
+            cursor.execute(statement, (position, upper))
+            rows = cursor.fetchall()
+            yield from rows  # both drivers return BLOB / bytea as bytes
+            if len(rows) < chunk:
+                return
+            position = rows[-1][0] + 1
+    finally:
+        cursor.close()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,10 +44,12 @@ from audit.merkle import Frontier
 from audit.models import AuditEventRow, CheckpointRow, RetentionRow
 from audit.store import iter_leaf_rows
 
-__all__ = ["Problem", "Report", "verify_log"]
+__all__ = ["PARALLEL_FROM", "Problem", "Report", "verify_log"]
 
 _sha256 = hashlib.sha256
 _LOOKAHEAD = 16
+#: Logs bigger than this are verified with one process per core when ``workers=None``.
+PARALLEL_FROM = 500_000
 _RECENT = 64
 
 
@@ -145,8 +148,25 @@ def _start(session: Session, heads: list[_SignedHead], report: Report) -> tuple[
 
 
 def verify_log(engine: Engine, *, external_checkpoints: list[dict[str, Any]] | None = None,
-               progress: Callable[[int, int], None] | None = None, max_problems: int = 20) -> Report:
-    """Verify the log in ``engine``'s database; never raises for tampering, reports it."""
+               progress: Callable[[int, int], None] | None = None, max_problems: int = 20,
+               workers: int | None = 1) -> Report:
+    """Verify the log in ``engine``'s database; never raises for tampering, reports it.
+
+    ``workers`` > 1 checks ranges in that many processes (:mod:`audit.verify_parallel`); ``None`` picks one
+    per core for logs of more than :data:`PARALLEL_FROM` events, else one.
+    """
+    if workers is None:
+        with Session(engine) as session:
+            size = session.scalar(select(func.count()).select_from(AuditEventRow)) or 0
+        workers = (os.cpu_count() or 1) if size > PARALLEL_FROM else 1
+    if workers > 1:
+        from audit.verify_parallel import verify_parallel
+
+        report = verify_parallel(engine, workers=workers, external_checkpoints=external_checkpoints,
+                                 max_problems=max_problems)
+        if progress is not None:
+            progress(report.events, report.events)
+        return report
     report = Report()
     with Session(engine) as session:
         heads = _signed_heads(session, report, external_checkpoints or [])
@@ -155,12 +175,7 @@ def verify_log(engine: Engine, *, external_checkpoints: list[dict[str, Any]] | N
         checker = _Checker(report, heads, start=start, frontier=frontier, chain=chain, max_problems=max_problems)
         total = max(newest - start, 0)
         rows = _Rows(iter_leaf_rows(session.connection(), first=start + 1))
-        for row in rows:
-            checker.check(row, rows)
-            if progress is not None and report.events % 100_000 == 0:
-                progress(report.events, total)
-            if len(report.problems) >= max_problems:
-                break
+        checker.run(rows, progress=progress, total=total)
         checker.finish()
         if progress is not None:
             progress(total, total)
@@ -176,42 +191,51 @@ class _Checker:
         self.chain = chain
         self.chain_seq = start
         self.tree_intact = True
-        self.recent: dict[bytes, int] = {}
-        self.recent_order: deque[bytes] = deque()
+        # (hash, seq) of the last accepted events, to tell an insertion from a deletion.
+        self.recent: deque[tuple[bytes, int]] = deque(maxlen=_RECENT)
         self.heads = [head for head in heads if head.tree_size > start]
         self.next_head = 0
         self.max_problems = max_problems
 
+    def run(self, rows: _Rows, *, progress: Callable[[int, int], None] | None, total: int) -> None:
+        """The hot loop: an intact event costs two SHA-256 calls and a frontier step."""
+        sha = _sha256
+        report = self.report
+        first = rows.peek(1)
+        report.first_seq = first[0][0] if first else None
+        append_recent = self.recent.append
+        append_leaf = self.frontier.append
+        heads = self.heads
+        next_size = heads[0].tree_size if heads else -1
+        expected, chain, count, seq = self.expected, self.chain, 0, None
+        for row in rows:
+            seq, prev, stored, leaf_text = row
+            leaf = sha(b"\x00" + leaf_text.encode()).digest()
+            count += 1
+            if seq == expected and prev == chain and sha(prev + leaf).digest() == stored:
+                if self.tree_intact:
+                    append_leaf(leaf)
+                append_recent((stored, seq))
+                chain, expected = stored, seq + 1
+                if seq >= next_size >= 0:
+                    next_size = self._check_heads(seq, stored)
+                if progress is not None and not count % 200_000:
+                    progress(count, total)
+                continue
+            self.expected, self.chain, self.chain_seq = expected, chain, expected - 1
+            self._classify(row, leaf, rows)
+            self.tree_intact = False
+            chain, expected = stored, max(expected, seq + 1)
+            if len(report.problems) >= self.max_problems:
+                break
+        report.events = count
+        report.last_seq = seq
+
     def problem(self, kind: str, seq: int | None, message: str) -> None:
         self.report.problems.append(Problem(kind, seq, message))
 
-    def check(self, row: Row, rows: _Rows) -> None:
-        seq, prev, stored, leaf_text = row
-        report = self.report
-        if report.first_seq is None:
-            report.first_seq = seq
-        report.events += 1
-        report.last_seq = seq
-        leaf = _sha256(b"\x00" + leaf_text.encode()).digest()
-        if seq == self.expected and prev == self.chain and _sha256(prev + leaf).digest() == stored:
-            self._accept(seq, leaf, stored)
-            return
-        self._classify(row, leaf, rows)
-        self.tree_intact = False
-        self.chain = stored
-        self.chain_seq = seq
-        self.expected = max(self.expected, seq + 1)
-
-    def _accept(self, seq: int, leaf: bytes, stored: bytes) -> None:
-        self.recent[stored] = seq
-        self.recent_order.append(stored)
-        if len(self.recent_order) > _RECENT:
-            self.recent.pop(self.recent_order.popleft(), None)
-        self.chain = stored
-        self.chain_seq = seq
-        self.expected = seq + 1
-        if self.tree_intact:
-            self.frontier.append(leaf)
+    def _check_heads(self, seq: int, stored: bytes) -> int:
+        """Compare every signed head of size ``seq`` with the log; return the next head's size (or -1)."""
         while self.next_head < len(self.heads) and self.heads[self.next_head].tree_size <= seq:
             head = self.heads[self.next_head]
             self.next_head += 1
@@ -222,6 +246,7 @@ class _Checker:
                              f"events after seq {previous} up to {seq} were altered, replaced or removed and the "
                              "hash chain was recomputed to hide it")
                 self.tree_intact = False
+        return self.heads[self.next_head].tree_size if self.next_head < len(self.heads) else -1
 
     def _classify(self, row: Row, leaf: bytes, rows: _Rows) -> None:
         seq, prev, stored, _ = row
@@ -241,8 +266,8 @@ class _Checker:
             else:
                 self.problem("altered", seq, f"event seq {seq} was altered: its content no longer matches its hash")
             return
-        if prev in self.recent:
-            earlier = self.recent[prev]
+        earlier = next((position for value, position in self.recent if value == prev), None)
+        if earlier is not None:
             self.problem("inserted", earlier + 1, f"events seq {earlier + 1} to {seq - 1} were inserted: "
                          f"seq {seq} links to seq {earlier}")
             return

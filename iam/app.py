@@ -20,6 +20,8 @@ from iam.http.middleware import RequestContextMiddleware
 from iam.oauth import client_admin
 from iam.oauth import routes as oauth_routes
 from iam.runtime import Runtime
+from provisioning import routes as provisioning_routes
+from provisioning.scheduler import start_scheduler
 from provisioning.scim import routes as scim_routes
 
 __all__ = ["create_app"]
@@ -37,9 +39,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = runtime is None
         app.state.runtime = runtime or Runtime.start(settings)
+        scheduler = start_scheduler(app.state.runtime)
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             if own:
                 app.state.runtime.close()
 
@@ -55,6 +60,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(authz_routes.router)
     app.include_router(authz_facts_routes.router)
     app.include_router(scim_routes.router)
+    app.include_router(provisioning_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(audit_people_routes.router)
     app.include_router(audit_fhir_routes.router)

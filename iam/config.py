@@ -69,6 +69,14 @@ class Settings(BaseSettings):
         100_000, ge=100, description="Patients whose decision facts are kept in memory per process.")
     authz_subject_ttl: float = Field(
         300.0, ge=1, description="Longest time a user's roles are cached without a change notice, seconds.")
+    provisioning_tick_seconds: float = Field(
+        60.0, ge=0, description="Seconds between date-driven provisioning ticks in `iam serve`; 0 turns them off.")
+    hpr_source: str | None = Field(
+        None, description="HPR register for scheduled licence checks: the path of an HPR extract file.")
+    hpr_check_seconds: float = Field(
+        3600.0, ge=0, description="Seconds between scheduled HPR licence checks (needs IAM_HPR_SOURCE); 0 = off.")
+    role_rules_file: Path | None = Field(
+        None, description="Role rules YAML (provisioning/role_rules.yaml when not set).")
 
     @field_validator("database_url")
     @classmethod

@@ -63,6 +63,7 @@ class Runtime:
         return runtime
 
     def close(self) -> None:
+        self.authz.close()
         self.audit.close()
         self.bus.stop()
         self.engine.dispose()

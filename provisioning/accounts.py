@@ -19,11 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from iam.errors import Conflict, NotFound
 from iam.notify import ChangeBus
+from provisioning.bulk import bulk_insert, bulk_update
 from provisioning.clock import hr_date
 from provisioning.events import admin_event, announce
 from provisioning.locking import lock_provisioning
@@ -60,7 +61,7 @@ def set_account_statuses(session: Session, changes: Sequence[StatusChange], *, a
     created = [c for c in changes if c.old is None]
     changed = [c for c in changes if c.old is not None]
     if created:
-        session.execute(insert(AccountRow), [
+        bulk_insert(session, AccountRow, [
             {"person_id": c.person_id, "status": c.new, "status_changed_at": at, "status_reason": c.reason,
              "admin_hold": c.admin_hold, "tokens_valid_after": at, "created_at": at} for c in created])
     for kills_tokens in (True, False):
@@ -70,8 +71,8 @@ def set_account_statuses(session: Session, changes: Sequence[StatusChange], *, a
         values = [{"person_id": c.person_id, "status": c.new, "status_changed_at": at, "status_reason": c.reason,
                    "admin_hold": c.admin_hold, **({"tokens_valid_after": at} if kills_tokens else {})}
                   for c in rows]
-        session.execute(update(AccountRow), values)
-    session.execute(insert(AccountStatusChangeRow), [
+        bulk_update(session, AccountRow, "person_id", values)
+    bulk_insert(session, AccountStatusChangeRow, [
         {"person_id": c.person_id, "status": c.new, "effective_at": at, "source": source, "changed_by": actor,
          "reason": c.reason} for c in changes])
 

@@ -19,15 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from iam.db.base import utc_now
 from iam.notify import ChangeBus
 from provisioning.accounts import StatusChange, set_account_statuses
+from provisioning.bulk import bulk_insert, bulk_update
 from provisioning.events import admin_event, announce
 from provisioning.models import EmploymentRow, GrantChangeRow, GrantRow, PersonRow
-from provisioning.plan import Plan
+from provisioning.plan import NewGrant, Plan
 
 __all__ = ["ApplyResult", "apply_plan"]
 
@@ -56,14 +57,13 @@ def apply_plan(session: Session, plan: Plan, *, actor: str, source: str, bus: Ch
 
     report("writing", 0, total)
     if plan.new_persons:
-        rows = [{"national_id": p.national_id, "hpr_number": p.hpr_number, "employee_id": p.employee_id,
-                 "given_name": p.given_name, "family_name": p.family_name, "address": p.address,
-                 "source": source, "created_at": now, "updated_at": now} for p in plan.new_persons]
-        ids = session.execute(insert(PersonRow).returning(PersonRow.id, sort_by_parameter_order=True),
-                              rows).scalars().all()
-        refs = {p.ref: person_id for p, person_id in zip(plan.new_persons, ids, strict=True)}
+        bulk_insert(session, PersonRow, [
+            {"national_id": p.national_id, "hpr_number": p.hpr_number, "employee_id": p.employee_id,
+             "given_name": p.given_name, "family_name": p.family_name, "address": p.address, "source": source,
+             "created_at": now, "updated_at": now} for p in plan.new_persons])
+        refs = _new_ids(session, plan)
     if plan.person_updates:
-        session.execute(update(PersonRow), [
+        bulk_update(session, PersonRow, "id", [
             {"id": u.person_id, "updated_at": now, **{name: new for name, _, new in u.changes}}
             for u in plan.person_updates])
 
@@ -75,36 +75,36 @@ def apply_plan(session: Session, plan: Plan, *, actor: str, source: str, bus: Ch
                                    for c in plan.account_changes], at=at, source=source, actor=actor)
     report("writing", 2, total)
     if plan.new_employments:
-        session.execute(insert(EmploymentRow), [
+        bulk_insert(session, EmploymentRow, [
             {"person_id": person(e.person), "position_code": e.position_code, "legal_entity_id": e.legal_entity_id,
              "point_of_care_id": e.point_of_care_id, "department_id": e.department_id, "start_date": e.start_date,
              "end_date": e.end_date, "source": source, "removed_at": None, "created_at": now, "updated_at": now}
             for e in plan.new_employments])
     if plan.employment_updates:
-        session.execute(update(EmploymentRow), [
+        bulk_update(session, EmploymentRow, "id", [
             {"id": u.employment_id, "end_date": u.end_date, "legal_entity_id": u.legal_entity_id,
              "point_of_care_id": u.point_of_care_id, "removed_at": at if u.removed else None, "updated_at": now}
             for u in plan.employment_updates])
     report("writing", 3, total)
     changes: list[dict[str, Any]] = []
-    if plan.new_grants:
-        grant_ids = session.execute(
-            insert(GrantRow).returning(GrantRow.id, sort_by_parameter_order=True),
-            [{"person_id": person(g.person), "role": g.role, "unit_id": g.unit_id, "purpose": None,
-              "kind": "birthright", "valid_from": g.valid_from, "valid_to": None, "source": source,
-              "granted_by": actor, "reason": g.reason, "created_at": now} for g in plan.new_grants],
-        ).scalars().all()
-        for grant, grant_id in zip(plan.new_grants, grant_ids, strict=True):
-            if grant.suspend_reason:
-                # Effective now, not at the grant's start: the state at ``at`` must already show it suspended.
-                changes.append({"grant_id": grant_id, "person_id": person(grant.person), "action": "suspend",
-                                "effective_at": at, "source": source, "changed_by": actor,
-                                "reason": grant.suspend_reason, "created_at": now})
+    def grant_row(g: NewGrant) -> dict[str, Any]:
+        return {"person_id": person(g.person), "role": g.role, "unit_id": g.unit_id, "purpose": None,
+                "kind": "birthright", "valid_from": g.valid_from, "valid_to": None, "source": source,
+                "granted_by": actor, "reason": g.reason, "created_at": now}
+
+    bulk_insert(session, GrantRow, [grant_row(g) for g in plan.new_grants if not g.suspend_reason])
+    for grant in plan.new_grants:
+        if grant.suspend_reason:
+            # Few (licence problems), and each needs its id for the suspension row.
+            grant_id = session.execute(insert(GrantRow).values(grant_row(grant)).returning(GrantRow.id)).scalar_one()
+            # Effective now, not at the grant's start: the state at ``at`` must already show it suspended.
+            changes.append({"grant_id": grant_id, "person_id": person(grant.person), "action": "suspend",
+                            "effective_at": at, "source": source, "changed_by": actor,
+                            "reason": grant.suspend_reason, "created_at": now})
     changes.extend({"grant_id": c.grant_id, "person_id": c.person_id, "action": c.action,
                     "effective_at": c.effective_at, "source": source, "changed_by": actor, "reason": c.reason,
                     "created_at": now} for c in plan.grant_changes)
-    if changes:
-        session.execute(insert(GrantChangeRow), changes)
+    bulk_insert(session, GrantChangeRow, changes)
     report("writing", 4, total)
 
     touched = {person(c.person) for c in plan.account_changes} | {person(g.person) for g in plan.new_grants}
@@ -121,3 +121,12 @@ def apply_plan(session: Session, plan: Plan, *, actor: str, source: str, bus: Ch
     report("writing", total, total)
     return ApplyResult(counts=counts, person_ids=tuple(sorted(touched)), created=refs, event_id=event_id)
 
+
+def _new_ids(session: Session, plan: Plan) -> dict[int, int]:
+    """Placeholder ref -> id of the people just inserted, found by their (unique) national ids."""
+    wanted = {p.national_id: p.ref for p in plan.new_persons}
+    query = select(PersonRow.national_id, PersonRow.id)
+    if len(wanted) <= 500:
+        query = query.where(PersonRow.national_id.in_(list(wanted)))
+    return {wanted[national_id]: person_id for national_id, person_id in session.execute(query)
+            if national_id in wanted}

@@ -32,7 +32,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from iam.config import ConfigError
@@ -40,6 +40,7 @@ from iam.db.base import utc_now
 from iam.identifiers import hpr_number_error
 from iam.notify import ChangeBus
 from provisioning.apply import ApplyResult, apply_plan
+from provisioning.bulk import bulk_insert, bulk_update
 from provisioning.clock import hr_date
 from provisioning.events import admin_event, announce
 from provisioning.feed import Origin, Problem, parse_date
@@ -198,10 +199,8 @@ def sync_licences(session: Session, records: Iterable[LicenceRecord], *, source:
         if hpr in asked_set:
             removed.append(row.id)
             touched.add(hpr)
-    if added:
-        session.execute(insert(LicenceRow), added)
-    if changed:
-        session.execute(update(LicenceRow), changed)
+    bulk_insert(session, LicenceRow, added)
+    bulk_update(session, LicenceRow, "id", changed)
     if removed:
         session.execute(delete(LicenceRow).where(LicenceRow.id.in_(removed)))
     return LicenceSync(len(added), len(changed), len(removed), frozenset(touched))

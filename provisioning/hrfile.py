@@ -86,7 +86,7 @@ class _Group:
     """The rows of one employee while reading the CSV."""
 
     first_line: int
-    person: dict[str, str]
+    person: tuple[str, str, str, str, str]  # PERSON_FIELDS
     jobs: list[EmploymentRecord] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     bad: bool = False
@@ -105,7 +105,7 @@ def _read_csv(path: Path, text: str) -> FeedFile:
     missing = [column for column in HR_COLUMNS if column not in header]
     if missing:
         raise FeedFileError([Problem(Origin(name, 1), column, "missing column") for column in missing])
-    index = {column: header.index(column) for column in HR_COLUMNS}
+    positions = tuple(header.index(column) for column in HR_COLUMNS)
     feed = FeedFile(path=path, format="csv", records=[], problems=[])
     groups: dict[str, _Group] = {}
     while True:
@@ -121,50 +121,48 @@ def _read_csv(path: Path, text: str) -> FeedFile:
         if not row:
             continue
         feed.rows += 1
-        _csv_row(feed, groups, row, index, header_width=len(header), origin=Origin(name, reader.line_num))
+        _csv_row(feed, groups, row, positions, header_width=len(header), origin=Origin(name, reader.line_num))
     for employee_id, group in groups.items():
+        national_id, hpr_number, given_name, family_name, address = group.person
         if group.bad:
-            feed.protected.update((employee_id, group.person["national_id"]))
+            feed.protected.update((employee_id, national_id))
             feed.rejected_lines.update(group.lines)
             continue
-        person = group.person
         feed.records.append(PersonRecord(
-            employee_id=employee_id, national_id=person["national_id"],
-            hpr_number=person["hpr_number"] or None, given_name=person["given_name"],
-            family_name=person["family_name"], address=person["address"],
-            employments=tuple(group.jobs), origin=Origin(name, group.first_line),
-            aliases=(employee_id, person["national_id"]),
+            employee_id=employee_id, national_id=national_id, hpr_number=hpr_number or None,
+            given_name=given_name, family_name=family_name, address=address, employments=tuple(group.jobs),
+            origin=Origin(name, group.first_line), aliases=(employee_id, national_id),
         ))
     return feed
 
 
-def _csv_row(feed: FeedFile, groups: dict[str, _Group], row: list[str], index: dict[str, int], *,
+def _csv_row(feed: FeedFile, groups: dict[str, _Group], row: list[str], positions: tuple[int, ...], *,
              header_width: int, origin: Origin) -> None:
     problems: list[Problem] = []
-    if len(row) != header_width:
-        absent = [c for c in HR_COLUMNS if index[c] >= len(row)]
+    width = len(row)
+    if width != header_width:
+        absent = [c for c, i in zip(HR_COLUMNS, positions, strict=True) if i >= width]
         where = absent[0] if absent else "row"
-        reason = (f"missing column (the row has {len(row)} fields, the header {header_width})" if absent
-                  else f"the row has {len(row)} fields, the header {header_width}")
+        reason = (f"missing column (the row has {width} fields, the header {header_width})" if absent
+                  else f"the row has {width} fields, the header {header_width}")
         problems.append(Problem(origin, where, reason))
-    values = {c: (row[index[c]].strip() if index[c] < len(row) else "") for c in HR_COLUMNS}
+    values = [row[i].strip() if i < width else "" for i in positions]
+    (employee_id, national_id, hpr_number, given_name, family_name, address, position_code, legal_entity,
+     point_of_care, department, start_text, end_text) = values
     if not problems:
-        problems.extend(Problem(origin, c, "is empty") for c in HR_COLUMNS if c in REQUIRED and not values[c])
-    start = end = None
-    if values["start_date"]:
-        start = _date(values["start_date"], "start_date", origin, problems)
-    if values["end_date"]:
-        end = _date(values["end_date"], "end_date", origin, problems)
-    employee_id = values["employee_id"]
-    person = {c: values[c] for c in PERSON_FIELDS}
+        problems.extend(Problem(origin, c, "is empty")
+                        for c, v in zip(HR_COLUMNS, values, strict=True) if not v and c in REQUIRED)
+    start = _date(start_text, "start_date", origin, problems) if start_text else None
+    end = _date(end_text, "end_date", origin, problems) if end_text else None
+    person = (national_id, hpr_number, given_name, family_name, address)
     group = groups.get(employee_id) if employee_id else None
     if group is None:
         group = _Group(first_line=origin.line, person=person)
         if employee_id:
             groups[employee_id] = group
-    else:
-        for column in PERSON_FIELDS:
-            if person[column] != group.person[column]:
+    elif person != group.person:
+        for column, mine, first in zip(PERSON_FIELDS, person, group.person, strict=True):
+            if mine != first:
                 problems.append(Problem(origin, column, f"differs from line {group.first_line} "
                                                         f"for employee {employee_id}"))
     group.lines.append(origin.line)
@@ -172,11 +170,10 @@ def _csv_row(feed: FeedFile, groups: dict[str, _Group], row: list[str], index: d
         feed.problems.extend(problems)
         feed.rejected_lines.add(origin.line)
         group.bad = True
-        feed.protected.update(v for v in (employee_id, values["national_id"]) if v)
+        feed.protected.update(v for v in (employee_id, national_id) if v)
         return
     group.jobs.append(EmploymentRecord(
-        position_code=values["position_code"], legal_entity=values["legal_entity"],
-        point_of_care=values["point_of_care"], department=values["department"],
+        position_code=position_code, legal_entity=legal_entity, point_of_care=point_of_care, department=department,
         start_date=start, end_date=end, origin=origin))
 
 

@@ -28,6 +28,7 @@ from iam.notify import ChangeBus
 from provisioning.apply import ApplyResult, apply_plan
 from provisioning.feed import Problem
 from provisioning.hrfile import FeedFile, read_feed, write_rejects
+from provisioning.lifecycle import mark_planned
 from provisioning.plan import Plan
 from provisioning.planner import build_plan
 from provisioning.rules import RoleRules
@@ -119,6 +120,8 @@ def import_hr_file(sessions: sessionmaker[Session], path: Path, *, mode: Literal
             session, plan, actor=actor, source="hr-file", bus=bus,
             details={"file": path.name, "sha256": sha256, "rejected_rows": len(rejected)},
             progress=report)
+        if mode == "snapshot":
+            mark_planned(session, plan.at)
         session.commit()
         outcome.applied = True
     return outcome

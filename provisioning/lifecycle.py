@@ -42,7 +42,7 @@ from provisioning.reconcile import Current, Reconciler
 from provisioning.rules import RoleRules, default_rules
 from provisioning.state import PersonScope, load_state
 
-__all__ = ["TickResult", "run_tick"]
+__all__ = ["TickResult", "mark_planned", "run_tick"]
 
 MARKER = "tick"
 
@@ -125,3 +125,10 @@ def _set_marker(session: Session, at: datetime) -> None:
     build = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = build(ProvisioningStateRow).values(name=MARKER, at=at)
     session.execute(statement.on_conflict_do_update(index_elements=["name"], set_={"at": at}))
+
+
+def mark_planned(session: Session, at: datetime) -> None:
+    """Record that everyone was just planned at ``at`` (a snapshot import), if no tick has run yet, so the
+    first tick re-plans only people whose dates cross after ``at`` instead of everyone."""
+    if session.get(ProvisioningStateRow, MARKER) is None:
+        _set_marker(session, at)

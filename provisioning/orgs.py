@@ -20,12 +20,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from iam.db.base import utc_now
 from iam.identifiers import org_number_error
 from iam.notify import ChangeBus
+from provisioning.bulk import bulk_insert, bulk_update
 from provisioning.events import admin_event, announce_all
 from provisioning.feed import Origin, Problem
 from provisioning.hrfile import FeedFileError
@@ -164,15 +165,12 @@ def apply_organisations(session: Session, plan: OrgPlan, *, actor: str, at: date
     def values(unit: Unit) -> dict[str, Any]:
         return {"unit_id": unit.unit_id, **{name: getattr(unit, name) for name in _FIELDS}, "updated_at": at}
 
-    if plan.added:
-        session.execute(insert(OrgUnitRow), [{**values(u), "closed_at": None} for u in plan.added])
-    if plan.changed:
-        session.execute(update(OrgUnitRow), [values(u) for u in plan.changed])
-    if plan.reopened:
-        session.execute(update(OrgUnitRow), [{"unit_id": u, "closed_at": None, "updated_at": at}
-                                             for u in plan.reopened])
-    if plan.closed:
-        session.execute(update(OrgUnitRow), [{"unit_id": u, "closed_at": at, "updated_at": at} for u in plan.closed])
+    bulk_insert(session, OrgUnitRow, [{**values(u), "closed_at": None} for u in plan.added])
+    bulk_update(session, OrgUnitRow, "unit_id", [values(u) for u in plan.changed])
+    bulk_update(session, OrgUnitRow, "unit_id", [{"unit_id": u, "closed_at": None, "updated_at": at}
+                                                 for u in plan.reopened])
+    bulk_update(session, OrgUnitRow, "unit_id", [{"unit_id": u, "closed_at": at, "updated_at": at}
+                                                 for u in plan.closed])
     admin_event(session, actor=actor, action="org.import", target_type="org-register", target_id=None,
                 details={"added": len(plan.added), "changed": len(plan.changed), "reopened": len(plan.reopened),
                          "closed": len(plan.closed), **(details or {})})

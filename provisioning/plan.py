@@ -166,7 +166,9 @@ class Plan:
     def summary(self) -> str:
         """A few lines for a person deciding whether to apply (``iam hr import --dry-run``)."""
         n = self.counts()
-        head = f"plan ({self.mode}, {self.today.isoformat()}): {n['records']} people in the input"
+        head = f"plan ({self.mode}, {self.today.isoformat()})"
+        if self.mode in ("snapshot", "delta"):
+            head += f": {n['records']} people in the input"
         if n["rejected"]:
             head += f", {n['rejected']} rejected"
         if self.is_empty:

@@ -118,7 +118,7 @@ def _validate(records: Sequence[PersonRecord], state: State, rules: RoleRules,
     """Check every record; put the bad ones in ``plan.rejected``; return the good ones with their person."""
     problems: dict[int, list[Problem]] = defaultdict(list)
     for i, record in enumerate(records):
-        problems[i].extend(check_person(record))
+        problems[i].extend(check_person(record, known_national_ids=state.by_national))
     for name, label in _IDENTIFIERS:
         first: dict[str, int] = {}
         for i, record in enumerate(records):
@@ -204,6 +204,10 @@ def _check_units(record: PersonRecord, state: State, rules: RoleRules, problems:
 
 def _person_update(plan: Plan, state: State, person_id: int, record: PersonRecord) -> None:
     person = state.persons[person_id]
+    if (person.national_id, person.hpr_number, person.given_name, person.family_name, person.address) == \
+            (record.national_id, record.hpr_number, record.given_name, record.family_name, record.address) \
+            and (not record.employee_id or record.employee_id == person.employee_id):
+        return
     changes: list[tuple[str, str | None, str | None]] = []
     for name in ("national_id", "hpr_number", "given_name", "family_name", "address"):
         old, new = getattr(person, name), getattr(record, name)

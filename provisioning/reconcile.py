@@ -18,19 +18,18 @@ go through :meth:`Reconciler.reconcile`, so the rules live in one place:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from provisioning.clock import start_of_day
 from provisioning.plan import AccountChange, GrantChangeOp, NewGrant, PersonRef, Plan
 from provisioning.rules import RoleRules
 from provisioning.state import GrantState, LicenceState, State
 
-__all__ = ["Current", "Reconciler"]
+__all__ = ["Current", "Reconciler", "licence_ok"]
 
 
-@dataclass(frozen=True, slots=True)
-class Current:
+class Current(NamedTuple):
     """An employment as it will stand after the plan (not removed)."""
 
     position_code: str
@@ -44,6 +43,26 @@ class Current:
 def _duration(period: timedelta) -> str:
     hours = int(period.total_seconds() // 3600)
     return f"{hours // 24} d" if hours % 24 == 0 else f"{hours} h"
+
+
+def licence_ok(rules: RoleRules, role: str, licences: list[LicenceState], today: date) -> tuple[bool, str]:
+    """Whether ``role``'s licence need is met on ``today`` by ``licences``, and if not, why (for the register)."""
+    needed = rules.authorisations(role)
+    if not needed:
+        return True, ""
+    held = [lic for lic in licences if lic.authorisation in needed]
+    if any(lic.valid_on(today) for lic in held):
+        return True, ""
+    codes = "/".join(sorted(needed))
+    if not held:
+        return False, f"no HPR authorisation {codes}"
+    latest = max(held, key=lambda lic: lic.valid_from)
+    if latest.status != "valid":
+        return False, f"HPR authorisation {latest.authorisation} is {latest.status}"
+    if latest.valid_from > today:
+        return False, f"HPR authorisation {latest.authorisation} is valid from {latest.valid_from.isoformat()}"
+    assert latest.valid_to is not None
+    return False, f"HPR authorisation {latest.authorisation} expired {latest.valid_to.isoformat()}"
 
 
 class Reconciler:
@@ -139,23 +158,7 @@ class Reconciler:
             self._change(grant, "suspend", self.at, why_not)
 
     def licence_ok(self, role: str, licences: list[LicenceState]) -> tuple[bool, str]:
-        """Whether the role's licence need is met on ``today``, and if not, why (for the register)."""
-        needed = self.rules.authorisations(role)
-        if not needed:
-            return True, ""
-        held = [lic for lic in licences if lic.authorisation in needed]
-        if any(lic.valid_on(self.today) for lic in held):
-            return True, ""
-        codes = "/".join(sorted(needed))
-        if not held:
-            return False, f"no HPR authorisation {codes}"
-        latest = max(held, key=lambda lic: lic.valid_from)
-        if latest.status != "valid":
-            return False, f"HPR authorisation {latest.authorisation} is {latest.status}"
-        if latest.valid_from > self.today:
-            return False, f"HPR authorisation {latest.authorisation} is valid from {latest.valid_from.isoformat()}"
-        assert latest.valid_to is not None
-        return False, f"HPR authorisation {latest.authorisation} expired {latest.valid_to.isoformat()}"
+        return licence_ok(self.rules, role, licences, self.today)
 
     def _desired_grants(self, employments: list[Current]) -> dict[tuple[str, str], tuple[datetime, str]]:
         """(role, unit) -> (valid from, reason) for every employment that has not ended."""

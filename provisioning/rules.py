@@ -16,7 +16,15 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["DEFAULT_RULES_PATH", "Birthright", "RoleRules", "RulesError", "default_rules", "load_rules"]
+__all__ = [
+    "DEFAULT_RULES_PATH",
+    "Birthright",
+    "RoleRules",
+    "RulesError",
+    "configured_rules",
+    "default_rules",
+    "load_rules",
+]
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("role_rules.yaml")
 ScopeLevel = Literal["legal_entity", "point_of_care", "department"]
@@ -151,7 +159,16 @@ def load_rules(path: Path) -> RoleRules:
     return RoleRules(parsed, path=path)
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=8)
+def _cached(path: Path) -> RoleRules:
+    return load_rules(path)
+
+
 def default_rules() -> RoleRules:
     """The shipped rules (``provisioning/role_rules.yaml``), loaded once per process."""
-    return load_rules(DEFAULT_RULES_PATH)
+    return _cached(DEFAULT_RULES_PATH)
+
+
+def configured_rules(path: Path | None) -> RoleRules:
+    """The rules named by ``Settings.role_rules_file`` (``IAM_ROLE_RULES_FILE``), else the shipped ones."""
+    return _cached(path.resolve()) if path is not None else default_rules()

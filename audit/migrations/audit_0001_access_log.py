@@ -35,7 +35,7 @@ def _s(name: str, length: int) -> sa.Column[object]:
 def upgrade() -> None:
     bind = op.get_bind()
     postgres = bind.dialect.name == "postgresql"
-    event_columns = [
+    event_columns: list[sa.schema.SchemaItem] = [
         sa.Column("seq", _seq(), nullable=False, autoincrement=False),
         _ts("recorded_at"),
         sa.Column("event_id", sa.String(36), nullable=False),

@@ -27,7 +27,7 @@ from iam.authz.publication import published_policy
 from iam.authz.search import Search
 from iam.authz.service import CareFacts
 from iam.config import Settings
-from iam.notify import ChangeBus
+from iam.notify import RESYNC, ChangeBus
 
 __all__ = ["Authorization"]
 _log = logging.getLogger("iam.authz")
@@ -52,9 +52,36 @@ class Authorization:
         self.emergency = EmergencyAccess(sessions=sessions, bus=bus, pip=self.pip, engine=self.engine,
                                          hours=settings.emergency_access_hours)
         self.search = Search(sessions=sessions, pip=self.pip, pdp=self.pdp)
-        bus.subscribe(IDENTITY_CHANNEL, self.pip.on_identity_notice)
+        bus.subscribe(IDENTITY_CHANNEL, self._on_identity_notice)
         bus.subscribe(AUTHZ_CHANNEL, self.pip.on_authz_notice)
         bus.subscribe(POLICY_CHANNEL, self._on_policy_notice)
+        self._stop = threading.Event()
+        self._refresh_now = threading.Event()
+        self._refresher = threading.Thread(target=self._refresh_subjects, name="iam-authz-subjects", daemon=True)
+        self._refresher.start()
+
+    def close(self) -> None:
+        """Stop the background subject refresh (the rest has nothing to release)."""
+        self._stop.set()
+        self._refresh_now.set()
+        self._refresher.join(timeout=10)
+
+    def _refresh_subjects(self) -> None:
+        """Load every subject in bulk at start-up, after a "resynchronise everything" notice, and every
+        ``authz_subject_ttl`` seconds: one streaming query instead of one look-up per user."""
+        while not self._stop.is_set():
+            try:
+                loaded = self.pip.preload_subjects()
+                _log.debug("subjects loaded", extra={"count": loaded})
+            except Exception:  # the database may be briefly unreachable; per-user look-ups still work
+                _log.exception("bulk subject load failed; users are looked up one by one meanwhile")
+            self._refresh_now.wait(self.settings.authz_subject_ttl)
+            self._refresh_now.clear()
+
+    def _on_identity_notice(self, payload: str) -> None:
+        self.pip.on_identity_notice(payload)
+        if payload == RESYNC:
+            self._refresh_now.set()
 
     @property
     def policy(self) -> CompiledPolicy:

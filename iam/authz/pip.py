@@ -43,6 +43,8 @@ class IdentitySource(Protocol):
 
     def role_assignments(self, *, at: datetime) -> Iterator[tuple[str, Assignment]]: ...
 
+    def all_subjects(self, *, at: datetime) -> Iterator[Subject]: ...
+
 
 class ProvisioningIdentity:
     """:class:`IdentitySource` over :mod:`provisioning.subjects` (one short session per call)."""
@@ -78,6 +80,30 @@ class ProvisioningIdentity:
         with self._sessions() as session:
             return [OrgUnit(unit_id=u.unit_id, parent_id=u.parent_id, level=u.level, kind=u.unit_kind,
                             name=u.name) for u in org_units(session)]
+
+    def all_subjects(self, *, at: datetime) -> Iterator[Subject]:
+        """Every person with account state, roles in force and teams: one streaming query for the roles,
+        pages of persons, one query for team memberships."""
+        from provisioning.directory import find_persons
+
+        roles: dict[str, list[Assignment]] = defaultdict(list)
+        for person_id, assignment in self.role_assignments(at=at):
+            roles[person_id].append(assignment)
+        with self._sessions() as session:
+            teams = store.all_team_members(session)
+            after = 0
+            while True:
+                page = find_persons(session, after_id=after, limit=5000)
+                if not page:
+                    return
+                for person in page:
+                    person_id = str(person.id)
+                    yield Subject(person_id=person_id, national_id=person.national_id, hpr_number=person.hpr_number,
+                                  display_name=f"{person.given_name} {person.family_name}",
+                                  account_status=person.account_status or "pending",
+                                  assignments=tuple(roles.get(person_id, ())),
+                                  teams=frozenset(teams.get(person_id, ())))
+                after = page[-1].id
 
     def role_assignments(self, *, at: datetime) -> Iterator[tuple[str, Assignment]]:
         from provisioning.subjects import all_role_assignments
@@ -133,6 +159,29 @@ class PolicyInformationPoint:
                 if subject is not None:
                     self._aliases[subject.person_id].append(key)
         return subject
+
+    def preload_subjects(self) -> int:
+        """Load every person in bulk (start-up and periodic refresh): far cheaper than one look-up each.
+
+        Entries live for twice the TTL, so a refresh every TTL replaces them before they expire. A change
+        notice arriving while this reads makes it discard its result (the per-person path stays correct)."""
+        epoch = self._epoch
+        expires = time.monotonic() + 2 * self._subject_ttl
+        loaded: dict[tuple[str, str], tuple[Subject | None, float]] = {}
+        aliases: dict[str, list[tuple[str, str]]] = {}
+        for subject in self._identity.all_subjects(at=datetime.now(UTC)):
+            keys = [("person", subject.person_id), ("national_id", subject.national_id)]
+            if subject.hpr_number:
+                keys.append(("hpr", subject.hpr_number))
+            for key in keys:
+                loaded[key] = (subject, expires)
+            aliases[subject.person_id] = keys
+        with self._lock:
+            if epoch != self._epoch:
+                return 0
+            self._subjects.update(loaded)
+            self._aliases.update(aliases)
+        return len(aliases)
 
     def subject_cached(self, ref: SubjectRef) -> bool:
         cached = self._subjects.get((ref.kind, ref.value))

@@ -8,6 +8,7 @@ the consents that open them, patient flags, emergency declarations. Identifiers 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -31,7 +32,9 @@ __all__ = [
 ]
 
 
+@lru_cache(maxsize=200_000)
 def _national_id(value: str) -> str:
+    # Cached: bulk loads repeat each patient several times, and the check digits cost tens of microseconds.
     problem = national_id_error(value)
     if problem is not None:
         raise ValueError(f"not a valid national id: {problem}")

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from iam.authz.model import CareRelationship, Consent, EmergencyDeclaration, PatientFacts, Restriction
@@ -37,6 +37,7 @@ from iam.authz.schemas import (
 
 __all__ = [
     "add_team_member",
+    "all_team_members",
     "bulk_insert_relationships",
     "bulk_upsert_flags",
     "end_declaration",
@@ -115,6 +116,14 @@ def load_patient_facts(session: Session, patients: Sequence[str], *, now: dateti
     }
 
 
+def all_team_members(session: Session) -> dict[str, set[str]]:
+    """person id -> the care teams they belong to (for loading every subject at once)."""
+    teams: dict[str, set[str]] = defaultdict(set)
+    for team_id, person_id in session.execute(select(CareTeamMemberRow.team_id, CareTeamMemberRow.person_id)):
+        teams[person_id].add(team_id)
+    return teams
+
+
 def teams_of(session: Session, person_id: str) -> frozenset[str]:
     rows = session.execute(select(CareTeamMemberRow.team_id).where(CareTeamMemberRow.person_id == person_id))
     return frozenset(rows.scalars())
@@ -130,9 +139,14 @@ def insert_relationship(session: Session, **values: Any) -> CareRelationshipView
 
 
 def bulk_insert_relationships(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert many relationships in one statement (executemany); ids must be new."""
+    """Insert many relationships in one statement (executemany); ids must be new.
+
+    Core insert on the table rather than the ORM entity: the ORM's bulk path splits rows by which columns
+    are NULL and emits thousands of single inserts; Core sends one executemany."""
     if rows:
-        session.execute(insert(CareRelationshipRow), rows)
+        table = CareRelationshipRow.__table__
+        assert isinstance(table, Table)
+        session.execute(insert(table), rows)
 
 
 def get_relationship(session: Session, relationship_id: str) -> CareRelationshipView | None:

@@ -67,6 +67,15 @@ def _register() -> None:
 
     cli.add_command(audit_cli)
 
+    from iam.authz.cli import policy
+
+    cli.add_command(policy)
+
+    from provisioning import cli as provisioning_cli
+
+    for group in (provisioning_cli.hr, provisioning_cli.org, provisioning_cli.hpr, provisioning_cli.provisioning):
+        cli.add_command(group)
+
 
 _register()
 

@@ -26,7 +26,7 @@ class ClientCreate(BaseModel):
     scopes: list[str] = Field(default_factory=list)
     grant_types: list[str] = Field(["client_credentials"], min_length=1)
     token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post", "private_key_jwt"] = (
-        "client_secret_basic")
+        "client_secret_basic")  # noqa: S105 - a method name, not a secret
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = Field(None, max_length=2000)
     exchange_audiences: list[str] = Field(default_factory=list)

@@ -11,8 +11,8 @@ The steps, each refusing with the RFC's error code:
    else ``invalid_request``;
 4. with a patient, the login's security level is high enough (4 by default) and the decision engine
    permits the access -- else ``invalid_request`` / ``invalid_authorization_details`` (RFC 9396 §5);
-5. the token is issued (at most 60 minutes; DPoP-bound when the request carried a proof) and the exchange
-   is written to the access log, permit or deny, before the answer leaves.
+5. the token is issued (at most 60 minutes; DPoP-bound when the request carried a proof); the caller
+   writes the exchange to the access log, permit or deny, before the answer leaves.
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import jwt
-
 from audit.events import AccessEvent
 from iam.authz.model import DecisionRequest, SubjectRef
 from iam.errors import ServiceUnavailable
+from iam.oauth import rfc7515
 from iam.oauth.accounts import Account, AccountDirectory, Role
 from iam.oauth.clients import Client
 from iam.oauth.errors import (
@@ -36,6 +35,7 @@ from iam.oauth.errors import (
     InvalidScope,
     InvalidTarget,
     InvalidToken,
+    OAuthError,
 )
 from iam.oauth.federation import Federation
 from iam.oauth.revocation import RevocationList
@@ -44,7 +44,7 @@ from iam.oauth.rfc9068 import AccessTokenClaims
 from iam.oauth.rfc9396 import CareContextRequest, Practitioner, attested_details
 from iam.oauth.tokens import IssuedToken, TokenService
 
-__all__ = ["AccessLogWriter", "Decider", "ExchangeContext", "TokenExchangeService"]
+__all__ = ["AccessLogWriter", "Decider", "ExchangeContext", "ExchangeResult", "TokenExchangeService"]
 
 _log = logging.getLogger("iam.oauth")
 ACTION = "token-exchange"
@@ -60,7 +60,16 @@ class Decider(Protocol):
 class AccessLogWriter(Protocol):
     """The access log's durable write (``audit``): returns once the event is committed."""
 
-    def record(self, event: Any) -> Any: ...
+    async def record_async(self, event: AccessEvent) -> str: ...
+
+
+@dataclass(frozen=True)
+class ExchangeResult:
+    """The token (or the refusal) and the access-log event to write before answering either way."""
+
+    event: AccessEvent
+    issued: IssuedToken | None = None
+    refusal: OAuthError | None = None
 
 
 @dataclass(frozen=True)
@@ -85,20 +94,21 @@ class _Login:
 
 class TokenExchangeService:
     def __init__(self, *, tokens: TokenService, federation: Federation, accounts: AccountDirectory,
-                 revocations: RevocationList, decider: Callable[[], Decider | None],
-                 access_log: Callable[[], AccessLogWriter | None], ttl: int, decision_section: str) -> None:
+                 revocations: RevocationList, decider: Callable[[], Decider | None], ttl: int,
+                 decision_section: str) -> None:
         self._tokens = tokens
         self._federation = federation
         self._accounts = accounts
         self._revocations = revocations
         self._decider = decider
-        self._access_log = access_log
         self._ttl = ttl
         self._section = decision_section
 
     def exchange(self, request: TokenExchangeRequest, care: CareContextRequest | None,
-                 context: ExchangeContext) -> IssuedToken:
-        """Run the steps of the module docstring; blocking (database, decision engine, access log)."""
+                 context: ExchangeContext) -> ExchangeResult:
+        """Steps 1-5 of the module docstring except writing the access log, which the caller does with the
+        returned event (without holding a thread while the log commits). Blocking: database look-ups on
+        cache misses and the decision engine. Raises the refusals that come before a person is known."""
         client = context.client
         if request.target not in client.exchange_audiences:
             raise InvalidTarget(f"client '{client.client_id}' may not obtain tokens for '{request.target}'")
@@ -110,8 +120,9 @@ class TokenExchangeService:
         account = login.account
         refusal = account.refusal(issued_at=login.issued_at)
         if refusal is not None:
-            self._record(context, account=account, care=care, outcome="deny", reason=refusal)
-            raise InvalidRequest(f"subject_token refused: {refusal}")
+            return ExchangeResult(event=self._event(context, account=account, care=care, outcome="deny",
+                                                    reason=refusal),
+                                  refusal=InvalidRequest(f"subject_token refused: {refusal}"))
         care = care or CareContextRequest()
         role = self._role(account, care)
         decision = None
@@ -120,29 +131,33 @@ class TokenExchangeService:
             decision = self._decide(account, care, role)
             role = self._acting_role(account, decision, role)
             if not decision.allowed:
-                self._record(context, account=account, care=care, outcome="deny", role=role, decision=decision,
-                             reason=f"decision engine: {decision.reason}")
-                raise InvalidAuthorizationDetails(
-                    f"access to patient {care.patient} for purpose {care.purpose_of_use} is denied by policy "
-                    f"(reason '{decision.reason}', rule '{decision.rule}', decision {decision.decision_id})")
+                return ExchangeResult(
+                    event=self._event(context, account=account, care=care, outcome="deny", role=role,
+                                      decision=decision, reason=f"decision engine: {decision.reason}"),
+                    refusal=InvalidAuthorizationDetails(
+                        f"access to patient {care.patient} for purpose {care.purpose_of_use} is denied by policy "
+                        f"(reason '{decision.reason}', rule '{decision.rule}', decision {decision.decision_id})"))
         practitioner = self._practitioner(account, care, role)
         claims = self._claims(login, care, practitioner, decision)
         issued = self._tokens.issue(subject=account.subject, client_id=client.client_id, scopes=scopes,
                                     audience=request.target, ttl=self._ttl, extra_claims=claims,
                                     dpop_jkt=context.dpop_jkt)
         issued["issued_token_type"] = ACCESS_TOKEN_TYPE
-        self._record(context, account=account, care=care, outcome="permit", role=role, decision=decision,
-                     jti=issued.jti, practitioner=practitioner)
-        return issued
+        return ExchangeResult(issued=issued, event=self._event(
+            context, account=account, care=care, outcome="permit", role=role, decision=decision, jti=issued.jti,
+            practitioner=practitioner))
 
     # -- the subject token -------------------------------------------------------------------------------
 
     def _login(self, subject_token: str, *, dpop_jkt: str | None) -> _Login:
-        issuer = _unverified_issuer(subject_token)
-        now = int(time.time())
+        try:
+            jws = rfc7515.parse(subject_token)
+            issuer = jws.unverified_claims().get("iss")
+        except rfc7515.MalformedJWS:
+            raise InvalidRequest("subject_token refused: it is not a well-formed JWT") from None
         if issuer == self._tokens.issuer:
             return self._own_login(subject_token, dpop_jkt=dpop_jkt)
-        identity = self._federation.verify(subject_token, issuer=issuer, now=now)
+        identity = self._federation.verify(jws, now=int(time.time()))
         account = self._accounts.by_identifier(national_id=identity.national_id, hpr_number=identity.hpr_number)
         if account is None:
             _log.info("token exchange for an unknown person", extra={"issuer": identity.issuer})
@@ -244,10 +259,10 @@ class TokenExchangeService:
 
     # -- the access log ----------------------------------------------------------------------------------
 
-    def _record(self, context: ExchangeContext, *, account: Account, care: CareContextRequest | None,
-                outcome: str, role: Role | None = None, decision: Any = None, reason: str | None = None,
-                jti: str | None = None, practitioner: Practitioner | None = None) -> None:
-        writer = self._access_log()
+    @staticmethod
+    def _event(context: ExchangeContext, *, account: Account, care: CareContextRequest | None, outcome: str,
+               role: Role | None = None, decision: Any = None, reason: str | None = None, jti: str | None = None,
+               practitioner: Practitioner | None = None) -> AccessEvent:
         fields: dict[str, Any] = {
             "action": ACTION, "outcome": outcome, "user_id": account.person_id,
             "user_national_id": account.national_id, "user_hpr_number": account.hpr_number,
@@ -262,22 +277,4 @@ class TokenExchangeService:
             "client_id": context.client.client_id, "token_jti": jti,
             "source_address": context.source_address, "request_id": context.request_id,
         }
-        if writer is None:
-            _log.warning("token exchange not written to the access log: no access log is running",
-                         extra={"outcome": outcome, "client_id": context.client.client_id})
-            return
-        try:
-            writer.record(AccessEvent(**{key: value for key, value in fields.items() if value is not None}))
-        except Exception as exc:
-            _log.exception("the access log refused a token exchange event")
-            raise ServiceUnavailable("the access log cannot be written, so no token is issued") from exc
-
-
-def _unverified_issuer(token: str) -> str:
-    try:
-        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
-    except jwt.InvalidTokenError:
-        raise InvalidRequest("subject_token refused: it is not a well-formed JWT") from None
-    if not isinstance(issuer, str):
-        raise InvalidRequest("subject_token refused: it names no issuer (iss)")
-    return issuer
+        return AccessEvent(**{key: value for key, value in fields.items() if value is not None})

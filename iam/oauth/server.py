@@ -21,6 +21,7 @@ from anyio import to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
 from iam.config import Settings
+from iam.errors import ServiceUnavailable
 from iam.notify import ChangeBus
 from iam.oauth.accounts import IDENTITY_CHANNEL, AccountDirectory
 from iam.oauth.client_auth import ClientAuthenticator
@@ -86,10 +87,10 @@ class AuthorizationServer:
         self.accounts = AccountDirectory(sessions)
         self.status = TokenStatus(revocations=self.revocations, accounts=self.accounts, clients=self.clients)
         self.federation = Federation(load_federation(settings.federation_file))
+        self._access_log = access_log
         self.exchange = TokenExchangeService(
             tokens=tokens, federation=self.federation, accounts=self.accounts, revocations=self.revocations,
-            decider=decider, access_log=access_log, ttl=settings.exchange_token_ttl,
-            decision_section=settings.exchange_decision_section)
+            decider=decider, ttl=settings.exchange_token_ttl, decision_section=settings.exchange_decision_section)
         bus.subscribe(CLIENTS_CHANNEL, self.clients.on_notice)
         bus.subscribe(IDENTITY_CHANNEL, self.accounts.on_notice)
         bus.subscribe(REVOCATION_CHANNEL, self.revocations.on_notice)
@@ -110,7 +111,7 @@ class AuthorizationServer:
             raise UnauthorizedClient(f"this client may not use the {request.grant_type} grant")
         jkt = await self._dpop_binding(client, info) if info.dpop or client.dpop_bound_access_tokens else None
         if request.grant_type == TOKEN_EXCHANGE:
-            return await to_thread.run_sync(self._exchange, request, client, info, jkt)
+            return await self._exchange(request, client, info, jkt)
         scopes = list(request.scopes) if request.scopes is not None else list(client.scopes)
         refused = [scope for scope in scopes if scope not in client.scopes]
         if refused:
@@ -139,15 +140,29 @@ class AuthorizationServer:
             raise InvalidDPoPProof("the DPoP proof was used before (replay)")
         return proof.jkt
 
-    def _exchange(self, request: TokenRequest, client: Client, info: RequestInfo, jkt: str | None) -> dict[str, Any]:
+    async def _exchange(self, request: TokenRequest, client: Client, info: RequestInfo,
+                        jkt: str | None) -> dict[str, Any]:
+        """RFC 8693: the decision work in a worker thread, then the durable access-log write awaited in the
+        event loop (no thread is held while the log commits), then the token or the refusal."""
         exchange = parse_token_exchange(request.params)
         care = care_request_from_params(request.params)
         context = ExchangeContext(client=client, scopes=request.scopes, dpop_jkt=jkt,
                                   source_address=info.source_address, request_id=info.request_id)
-        issued = self.exchange.exchange(exchange, care, context)
+        result = await to_thread.run_sync(self.exchange.exchange, exchange, care, context)
+        writer = self._access_log()
+        if writer is None:
+            raise ServiceUnavailable("the access log is not running, so no token is exchanged")
+        try:
+            await writer.record_async(result.event)
+        except Exception as exc:
+            _log.exception("the access log refused a token exchange event")
+            raise ServiceUnavailable("the access log cannot be written, so no token is exchanged") from exc
+        if result.refusal is not None:
+            raise result.refusal
+        assert result.issued is not None
         _log.info("token exchanged", extra={"client_id": client.client_id, "audience": exchange.target,
-                                            "jti": issued.jti})
-        return dict(issued)
+                                            "jti": result.issued.jti})
+        return dict(result.issued)
 
     # -- introspection and revocation --------------------------------------------------------------------
 

@@ -20,9 +20,9 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import ldap3
-from ldap3.core.exceptions import LDAPException
-from ldap3.utils.conv import escape_filter_chars
+import ldap3  # type: ignore[import-untyped]  # ldap3 ships no type information
+from ldap3.core.exceptions import LDAPException  # type: ignore[import-untyped]
+from ldap3.utils.conv import escape_filter_chars  # type: ignore[import-untyped]
 
 from provisioning.ldap.config import LdapConfig
 from provisioning.ldap.mapping import LdapEntry

@@ -89,17 +89,18 @@ def sync_directory(sessions: sessionmaker[Session], config: LdapConfig, *, full:
     at = at or utc_now()
     report_progress = progress or (lambda stage, done, total: None)
     numeric = config.search.change_attribute == "uSNChanged"
-    with sessions() as session:
-        state = session.get(LdapSyncStateRow, config.source)
-        stored_mark = (str(state.usn) if numeric else state.modify_timestamp) if state is not None else None
-    incremental = not full and stored_mark is not None
     records: list[PersonRecord] = []
     problems: list[Problem] = []
     seen: set[str] = set()
-    mark = stored_mark
     entries = 0
     report_progress("reading directory", 0, 1)
+    # Bind first: a directory that refuses us is reported before the database is touched.
     with connect(config) as connection:
+        with sessions() as session:
+            state = session.get(LdapSyncStateRow, config.source)
+            stored_mark = (str(state.usn) if numeric else state.modify_timestamp) if state is not None else None
+        incremental = not full and stored_mark is not None
+        mark = stored_mark
         for entry in search_people(connection, config, since=stored_mark if incremental else None):
             entries += 1
             record, entry_problems = entry_to_record(entry, config)

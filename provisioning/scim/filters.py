@@ -41,7 +41,7 @@ from scim2_models.path import (
     Present,
     ValuePath,
 )
-from sqlalchemy import ColumnElement, FromClause, and_, func, literal, not_, or_, select
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select
 
 from provisioning.feed import parse_date
 from provisioning.scim.errors import InvalidFilter, from_library
@@ -55,7 +55,9 @@ ScimType = Literal["string", "boolean", "dateTime", "date", "integer"]
 class Attribute:
     """A single value stored in one column (or a SQL expression over columns)."""
 
-    column: ColumnElement[Any]
+    # A column, an ORM attribute or any SQL expression; typed loosely because SQLAlchemy's typing has no
+    # one public type covering InstrumentedAttribute and ColumnElement alike.
+    column: Any
     type: ScimType = "string"
     case_exact: bool = False
 
@@ -64,12 +66,15 @@ class Attribute:
 class MultiValued:
     """A multi-valued complex attribute stored as rows of another table.
 
-    ``link`` correlates those rows with the resource's row; ``where`` narrows a table shared by several
-    attributes (emails and phone numbers in one contacts table).
+    ``child`` (a column of ``table``) holds the value of ``parent`` (a column of the resource's query) that
+    the row belongs to; ``where`` narrows a table shared by several attributes (emails and phone numbers in
+    one contacts table). A condition on the values compiles to ``parent IN (SELECT child ... WHERE ...)``:
+    an uncorrelated sub-query both databases evaluate once, instead of one probe per resource.
     """
 
-    table: FromClause
-    link: ColumnElement[bool]
+    table: Any  # a Table, an aliased ORM class or a join
+    parent: Any
+    child: Any
     sub_attributes: Mapping[str, Attribute]
     where: ColumnElement[bool] | None = None
 
@@ -80,12 +85,14 @@ class MultiValued:
         return found
 
     def exists(self, condition: ColumnElement[bool] | None = None) -> ColumnElement[bool]:
-        query = select(literal(1)).select_from(self.table).where(self.link)
+        query = select(self.child).select_from(self.table)
         if self.where is not None:
             query = query.where(self.where)
         if condition is not None:
             query = query.where(condition)
-        return query.exists()
+        # The IS NOT NULL keeps NOT (...) true for a resource without a parent value (no HPR number).
+        found: ColumnElement[bool] = and_(self.parent.is_not(None), self.parent.in_(query))
+        return found
 
 
 @dataclass(frozen=True)
@@ -185,9 +192,8 @@ class _Compiler:
 
 def _has_value(attribute: Attribute) -> ColumnElement[bool]:
     column = attribute.column
-    if attribute.type == "string":
-        return and_(column.is_not(None), column != "")
-    return column.is_not(None)
+    present: ColumnElement[bool] = column.is_not(None)
+    return and_(present, column != "") if attribute.type == "string" else present
 
 
 def _operand(attribute: Attribute, value: Any, shown: str) -> Any:

@@ -47,7 +47,8 @@ def group_attribute_map() -> AttributeMap:
         "id": Attribute(ScimGroupRow.id, case_exact=True),
         "externalid": Attribute(ScimGroupRow.external_id, case_exact=True),
         "displayname": Attribute(ScimGroupRow.display_name),
-        "members": MultiValued(table=members, link=ScimGroupMemberRow.group_id == ScimGroupRow.id, sub_attributes={
+        "members": MultiValued(table=members, parent=ScimGroupRow.id, child=ScimGroupMemberRow.group_id,
+                               sub_attributes={
             "value": Attribute(ScimGroupMemberRow.user_id, case_exact=True),
             "display": Attribute(PersonRow.given_name + " " + PersonRow.family_name),
             "type": Attribute(literal("User")),

@@ -22,7 +22,7 @@ a day, not at an instant.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator
 from scim2_models import (
@@ -92,7 +92,7 @@ class GroupRef(ComplexAttribute):
     value: Annotated[str | None, Mutability.read_only, CaseExact.true] = None
     """The id of a Group the User belongs to."""
 
-    ref: Annotated[Reference["Group"] | None, Mutability.read_only] = Field(  # type: ignore[type-arg]  # noqa: UP037
+    ref: Annotated[Reference["Group"] | None, Mutability.read_only] = Field(  # noqa: UP037
         None, serialization_alias="$ref", validation_alias="$ref")
     """The URI of that Group."""
 
@@ -239,7 +239,7 @@ class GroupMember(ComplexAttribute):
     """The member's displayName; the service sets it (a value sent is not stored)."""
 
 
-class Group(Resource[Extension]):
+class Group(Resource[Any]):
     """A group of Users. Groups are kept and reported; they grant no roles (roles come from HR data)."""
 
     __schema__ = URN(GROUP_SCHEMA)
@@ -254,4 +254,4 @@ class Group(Resource[Extension]):
 
 
 #: The User resource as served: core schema plus both extensions.
-ScimUser = User[EnterpriseUser | Annotated[HealthStaff, Required.true]]  # type: ignore[misc]
+ScimUser = User[EnterpriseUser | Annotated[HealthStaff, Required.true]]

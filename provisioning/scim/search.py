@@ -42,7 +42,7 @@ class Listing:
     model: Any
     attributes: AttributeMap
     base: Select[tuple[str]]
-    id_column: ColumnElement[str]
+    id_column: Any
     load: Callable[[Session, Sequence[str]], dict[str, dict[str, Any]]]
 
 
@@ -59,7 +59,7 @@ def read_search(raw: dict[str, Any], model: Any, *, from_body: bool) -> Any:
             except ValueError:
                 raise InvalidValue(f"{key} must be an integer, not '{value}'") from None
     try:
-        return SearchRequest[model].model_validate(payload, scim_ctx=Context.SEARCH_REQUEST)  # type: ignore[index]
+        return SearchRequest[model].model_validate(payload, scim_ctx=Context.SEARCH_REQUEST)
     except ValidationError as exc:
         raise from_validation(exc, what="search") from None
     except SCIMException as exc:
@@ -73,7 +73,7 @@ def _sort_key(sort_by: str, attributes: AttributeMap) -> ColumnElement[Any]:
     attribute: Attribute
     if isinstance(target, MultiValued):
         attribute = target.sub(sub or "value", shown=sort_by)
-        query = select(func.min(attribute.column)).select_from(target.table).where(target.link)
+        query = select(func.min(attribute.column)).select_from(target.table).where(target.child == target.parent)
         if target.where is not None:
             query = query.where(target.where)
         column: ColumnElement[Any] = query.scalar_subquery()
@@ -86,7 +86,7 @@ def project(documents: Sequence[dict[str, Any]], model: Any, request: Any) -> li
     """Apply ``attributes``/``excludedAttributes`` of ``request`` (a SearchRequest or ResponseParameters)."""
     if not request.attributes and not request.excluded_attributes:
         return list(documents)
-    parameters = ResponseParameters[model](attributes=request.attributes,  # type: ignore[index]
+    parameters = ResponseParameters[model](attributes=request.attributes,
                                            excluded_attributes=request.excluded_attributes)
     projected = []
     for document in documents:
@@ -113,7 +113,8 @@ def list_resources(session: Session, listing: Listing, request: Any, *, limits: 
     ordering.append(listing.id_column)
     ids: list[str] = []
     if count > 0:
-        ids = list(session.execute(query.order_by(*ordering).offset(start - 1).limit(count)).scalars())
+        ids = [str(row) for row in session.execute(query.order_by(*ordering).offset(start - 1).limit(count))
+               .scalars()]
     loaded = listing.load(session, ids)
     documents = []
     for resource_id in ids:

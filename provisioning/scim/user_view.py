@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, false, func, join, select, true
+from sqlalchemy import Select, and_, case, false, func, join, select, true
 from sqlalchemy.orm import Session, aliased
 
 from provisioning.clock import hr_date
@@ -40,10 +40,6 @@ _last_modified = case((ScimUserRow.updated_at > PersonRow.updated_at, ScimUserRo
                       else_=PersonRow.updated_at)
 
 
-def _current_employment(employment: type[EmploymentRow] | Any) -> ColumnElement[bool]:
-    return and_(employment.person_id == PersonRow.id, employment.removed_at.is_(None))
-
-
 def user_attribute_map(at: datetime) -> AttributeMap:
     """Every filterable and sortable User attribute, for the moment ``at`` (roles in force then)."""
     emails, phones = aliased(ScimContactRow), aliased(ScimContactRow)
@@ -51,14 +47,15 @@ def user_attribute_map(at: datetime) -> AttributeMap:
     today = hr_date(at)
 
     def contacts(alias: Any, kind: str) -> MultiValued:
-        return MultiValued(table=alias, link=alias.user_id == ScimUserRow.id,
+        return MultiValued(table=alias, parent=ScimUserRow.id, child=alias.user_id,
                            where=alias.kind == kind, sub_attributes={
                                "value": Attribute(alias.value), "type": Attribute(alias.type),
                                "display": Attribute(alias.display),
                                "primary": Attribute(alias.primary, "boolean")})
 
     membership = join(ScimGroupMemberRow, ScimGroupRow, ScimGroupMemberRow.group_id == ScimGroupRow.id)
-    employments = MultiValued(table=jobs, link=_current_employment(jobs), sub_attributes={
+    employments = MultiValued(table=jobs, parent=PersonRow.id, child=jobs.person_id,
+                              where=jobs.removed_at.is_(None), sub_attributes={
         "legalentity": Attribute(jobs.legal_entity_id, case_exact=True),
         "pointofcare": Attribute(jobs.point_of_care_id, case_exact=True),
         "department": Attribute(jobs.department_id, case_exact=True),
@@ -67,11 +64,12 @@ def user_attribute_map(at: datetime) -> AttributeMap:
         "enddate": Attribute(jobs.end_date, "date"),
     })
     # Enterprise organization/division/department: any *current* employment matches.
-    current = and_(_current_employment(jobs), jobs.start_date <= today,
+    current = and_(jobs.removed_at.is_(None), jobs.start_date <= today,
                    (jobs.end_date.is_(None)) | (jobs.end_date >= today))
 
     def enterprise(column: Any) -> MultiValued:
-        return MultiValued(table=jobs, link=current, sub_attributes={"value": Attribute(column, case_exact=True)})
+        return MultiValued(table=jobs, parent=PersonRow.id, child=jobs.person_id, where=current,
+                           sub_attributes={"value": Attribute(column, case_exact=True)})
 
     return AttributeMap({
         USER_SCHEMA: {
@@ -86,7 +84,7 @@ def user_attribute_map(at: datetime) -> AttributeMap:
             "active": Attribute(_active, "boolean"),
             "emails": contacts(emails, "email"),
             "phonenumbers": contacts(phones, "phone"),
-            "groups": MultiValued(table=membership, link=ScimGroupMemberRow.user_id == ScimUserRow.id,
+            "groups": MultiValued(table=membership, parent=ScimUserRow.id, child=ScimGroupMemberRow.user_id,
                                   sub_attributes={"value": Attribute(ScimGroupRow.id, case_exact=True),
                                                   "display": Attribute(ScimGroupRow.display_name)}),
             "meta.created": Attribute(ScimUserRow.created_at, "dateTime"),
@@ -103,19 +101,19 @@ def user_attribute_map(at: datetime) -> AttributeMap:
             "nationalidentitynumber": Attribute(PersonRow.national_id, case_exact=True),
             "hprnumber": Attribute(PersonRow.hpr_number, case_exact=True),
             "employments": employments,
-            "authorisations": MultiValued(table=licence, link=licence.hpr_number == PersonRow.hpr_number,
+            "authorisations": MultiValued(table=licence, parent=PersonRow.hpr_number, child=licence.hpr_number,
                                           sub_attributes={"value": Attribute(licence.authorisation, case_exact=True),
                                                           "status": Attribute(licence.status)}),
-            # Not aliased: register.in_force is written against GrantRow (inside EXISTS it is the only one).
-            "roles": MultiValued(table=GrantRow.__table__, link=and_(GrantRow.person_id == PersonRow.id,
-                                                                    *in_force(at)),
+            # Not aliased: register.in_force is written against GrantRow (in the sub-query it is the only one).
+            "roles": MultiValued(table=GrantRow.__table__, parent=PersonRow.id, child=GrantRow.person_id,
+                                 where=and_(*in_force(at)),
                                  sub_attributes={"value": Attribute(GrantRow.role, case_exact=True),
                                                  "scope": Attribute(GrantRow.unit_id, case_exact=True)}),
         },
     })
 
 
-def user_select() -> Select[tuple[str]]:
+def user_select() -> Select[Any]:
     """``SELECT scim_users.id`` joined with persons and accounts, for filters to add WHERE and ORDER BY to."""
     return (select(ScimUserRow.id).join(PersonRow, PersonRow.id == ScimUserRow.person_id)
             .outerjoin(AccountRow, AccountRow.person_id == ScimUserRow.person_id))

@@ -99,11 +99,12 @@ def bearer(access_token: Callable[..., str]) -> Callable[..., dict[str, str]]:
 
 
 @pytest.fixture
-def patient_headers(runtime: Runtime) -> Callable[..., dict[str, str]]:
-    """Headers with a patient-scoped token whose subject is the given national id."""
+def patient_headers(runtime: Runtime, oauth_client: Callable[..., tuple[str, str]]) -> Callable[..., dict[str, str]]:
+    """Headers with a patient-scoped token of the portal client whose subject is the given national id."""
+    portal, _ = oauth_client("patient", name="patient portal")
 
     def make(national_id: str, **extra: Any) -> dict[str, str]:
-        issued = runtime.tokens.issue(subject=national_id, client_id="portal", scopes=["patient"],
+        issued = runtime.tokens.issue(subject=national_id, client_id=portal, scopes=["patient"],
                                       extra_claims=extra or None)
         return {"Authorization": f"Bearer {issued['access_token']}"}
 

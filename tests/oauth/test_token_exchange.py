@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -19,24 +20,23 @@ StaffFactory = Callable[..., Staff]
 ClientFactory = Callable[..., tuple[str, str]]
 
 
-def _exchange(client: TestClient, app: tuple[str, str], subject_token: str, **extra: str) -> object:
+def _exchange(client: TestClient, app: tuple[str, str], subject_token: str, **extra: str) -> Any:
     data = {"grant_type": EXCHANGE, "subject_token": subject_token, "subject_token_type": ACCESS_TOKEN_TYPE,
             "audience": JOURNAL, **extra}
     return client.post("/oauth2/token", data=data, auth=app)
 
 
-def _claims(client: TestClient, token: str) -> dict[str, object]:
+def _claims(client: TestClient, token: str) -> dict[str, Any]:
     header = jwt.get_unverified_header(token)
     keys = client.get("/oauth2/jwks").json()["keys"]
-    key = jwt.PyJWK([k for k in keys if k["kid"] == header["kid"]][0])
-    claims: dict[str, object] = jwt.decode(token, key, algorithms=[header["alg"]], audience=JOURNAL, issuer=ISSUER)
+    key = jwt.PyJWK(next(k for k in keys if k["kid"] == header["kid"]))
+    claims: dict[str, Any] = jwt.decode(token, key, algorithms=[header["alg"]], audience=JOURNAL, issuer=ISSUER)
     return claims
 
 
-def _error(response: object) -> dict[str, str]:
-    body = response.json()  # type: ignore[attr-defined]
-    return {"status": response.status_code, "error": body["error"],  # type: ignore[attr-defined]
-            "error_description": body["error_description"]}
+def _error(response: Any) -> dict[str, Any]:
+    body = response.json()
+    return {"status": response.status_code, "error": body["error"], "error_description": body["error_description"]}
 
 
 def test_upstream_login_is_exchanged_for_a_journal_token_naming_the_practitioner(
@@ -157,7 +157,8 @@ def test_disabled_account_gets_nothing(
     token = upstream.login(person.national_id)
     disable(runtime, person)
     assert _error(_exchange(client, exchange_client(), token)) == {
-        "status": 400, "error": "invalid_request", "error_description": "subject_token refused: the account is disabled"}
+        "status": 400, "error": "invalid_request",
+        "error_description": "subject_token refused: the account is disabled"}
 
 
 def test_suspended_account_gets_nothing(

@@ -1,0 +1,134 @@
+"""Benchmark: sustained durable ingest through the group-commit writer, and acknowledgement latency.
+
+    .venv/bin/python bench/audit_ingest.py                          # SQLite and PostgreSQL, 20 s each
+    .venv/bin/python bench/audit_ingest.py --databases sqlite --seconds 10 --callers 512
+
+Many concurrent callers (asyncio tasks awaiting ``AccessLog.record_async``, as the HTTP decision path
+does; the same with ten events per call, as a batch of AuthZEN evaluations does; and threads calling
+``AccessLog.record``) append events and wait until they are durable (SQLite WAL with
+synchronous=FULL; PostgreSQL synchronous_commit=on). Printed: events/s, the
+acknowledgement latency p50/p99, and the mean events per commit. Target: >= 20,000 events/s on both
+databases. Numbers are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import threading
+import time
+from datetime import UTC, datetime
+
+from audit_common import make_event, percentile, scratch_database
+
+from audit.checkpoints import Checkpointer
+from audit.log import AccessLog
+from audit.verify import verify_log
+from iam.db import make_engine, make_session_factory
+from iam.oauth.keys import KeyRing
+
+
+def _events(count: int) -> list:  # type: ignore[type-arg]
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    return [make_event(rng, patients=720_000, users=40_000, when=now) for _ in range(count)]
+
+
+async def _async_load(log: AccessLog, *, callers: int, seconds: float, unit: int) -> tuple[int, list[float]]:
+    pool = _events(4096)
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def caller(offset: int) -> int:
+        done = 0
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            if unit == 1:
+                await log.record_async(pool[(offset + done) % len(pool)])
+            else:
+                first = (offset + done) % (len(pool) - unit)
+                await log.record_many_async(pool[first:first + unit])
+            latencies.append(time.perf_counter() - started)
+            done += unit
+        return done
+
+    counts = await asyncio.gather(*(caller(i * 7) for i in range(callers)))
+    return sum(counts), latencies
+
+
+def _thread_load(log: AccessLog, *, callers: int, seconds: float) -> tuple[int, list[float]]:
+    pool = _events(4096)
+    latencies: list[list[float]] = [[] for _ in range(callers)]
+    stop = time.perf_counter() + seconds
+
+    def caller(index: int) -> None:
+        mine = latencies[index]
+        done = 0
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            log.record(pool[(index * 7 + done) % len(pool)])
+            mine.append(time.perf_counter() - started)
+            done += 1
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    flat = [value for values in latencies for value in values]
+    return len(flat), flat
+
+
+def run(kind: str, url: str, *, mode: str, callers: int, seconds: float,
+        checkpoint_interval: float) -> dict[str, object]:
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    keys = KeyRing(sessions, secret=b"k" * 40, alg="ES256")
+    keys.start()
+    log = AccessLog(engine, checkpointer=Checkpointer(engine, sessions, keys), checkpoint_interval=checkpoint_interval)
+    log.start()
+    log.record_many(_events(100))  # warm up: connection, caches
+    commits_before = log.stats["commits"]
+    started = time.perf_counter()
+    if mode.startswith("async"):
+        unit = int(mode.removeprefix("async-batch") or 1) if mode != "async" else 1
+        count, latencies = asyncio.run(_async_load(log, callers=callers, seconds=seconds, unit=unit))
+    else:
+        count, latencies = _thread_load(log, callers=callers, seconds=seconds)
+    elapsed = time.perf_counter() - started
+    commits = log.stats["commits"] - commits_before
+    log.close()
+    report = verify_log(engine)
+    engine.dispose()
+    return {"database": kind, "mode": mode, "callers": callers, "events": count,
+            "events_per_s": round(count / elapsed), "ack_p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+            "ack_p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+            "events_per_commit": round(count / max(commits, 1), 1), "chain_verifies": report.ok}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                        help="server (and any database on it) where a scratch database is created")
+    parser.add_argument("--modes", default="async,async-batch10,threads",
+                        help="async: one event per await; async-batch10: ten per await (an AuthZEN batch); "
+                             "threads: one event per blocking call")
+    parser.add_argument("--callers", type=int, default=0, help="concurrent callers (default 1000 async, 128 threads)")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--checkpoint-interval", type=float, default=10.0,
+                        help="sign checkpoints this often during the run, as the service does (0: off)")
+    args = parser.parse_args(argv)
+    for kind in args.databases.split(","):
+        for mode in args.modes.split(","):
+            callers = args.callers or {"async": 1000, "threads": 128}.get(mode, 100)
+            with scratch_database(kind, postgres_url=args.postgres) as url:
+                print(json.dumps(run(kind, url, mode=mode, callers=callers, seconds=args.seconds,
+                                     checkpoint_interval=args.checkpoint_interval)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

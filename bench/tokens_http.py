@@ -1,0 +1,304 @@
+"""Token endpoint throughput over HTTP: client credentials, token exchange and introspection.
+
+Starts ``iam serve --workers N`` (or granian with ``--server granian``) on a free loopback port, with a
+scale-0.01 region loaded and a stand-in upstream login provider (discovery + JWKS served from this
+process), then drives it with ``wrk`` (Debian package: ``apt-get install -y wrk``) at 64 connections.
+
+Scenarios (each a bounded ``wrk -d`` run after a short warm-up):
+
+* ``client_credentials``  POST /oauth2/token, grant client_credentials, client_secret_basic
+* ``exchange``            RFC 8693 exchange of upstream user tokens for a journal token (no patient)
+* ``exchange_patient``    the same with a patient and purpose: decision engine + durable access log
+* ``introspect``          POST /oauth2/introspect of a client-credentials token
+
+Run:   .venv/bin/python bench/tokens_http.py [--workers 2] [--server uvicorn|granian] [--duration 10]
+       [--connections 64] [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_tokens]
+Targets: >= 3,500 client-credentials tokens/s at 64 connections, >= 2,000 exchanges/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import http.server
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx2
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from iam.authz.model import DecisionRequest, SubjectRef  # noqa: E402
+from iam.config import load_settings  # noqa: E402
+from iam.oauth.clients import register_client  # noqa: E402
+from iam.region import generate  # noqa: E402
+from iam.runtime import Runtime  # noqa: E402
+
+IAM = str(Path(sys.executable).parent / "iam")
+GRANIAN = str(Path(sys.executable).parent / "granian")
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a type URN
+JOURNAL = "https://journal.region.test"
+UPSTREAM_AUDIENCE = "urn:iam:token-exchange"
+SECRET_KEY = "bench-secret-key-" + "b" * 32
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Upstream:
+    """A stand-in login provider: publishes discovery and JWKS, signs user tokens like HelseID would."""
+
+    def __init__(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.port = _free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key()))
+        jwk.update(kid="bench-upstream", alg="ES256", use="sig")
+        documents = {
+            "/.well-known/openid-configuration": {"issuer": self.issuer, "jwks_uri": f"{self.issuer}/jwks"},
+            "/jwks": {"keys": [jwk]},
+        }
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = json.dumps(documents.get(self.path, {})).encode()
+                self.send_response(200 if self.path in documents else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def token(self, *, national_id: str, hpr_number: str | None) -> str:
+        now = int(time.time())
+        claims = {"iss": self.issuer, "sub": national_id, "aud": UPSTREAM_AUDIENCE, "iat": now, "exp": now + 3600,
+                  "jti": secrets.token_hex(8), "pid": national_id, "hpr_number": hpr_number, "security_level": "4"}
+        return jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": "bench-upstream", "typ": "at+jwt"})
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+def _pairs(runtime: Runtime, region: Path, *, wanted: int) -> list[tuple[str, str | None, str]]:
+    """(national id, HPR number, patient) of physicians the policy lets read an admitted patient's notes."""
+    from provisioning.subjects import subject_facts
+
+    by_unit: dict[str, list[str]] = {}
+    with (region / "care_relationships.csv").open() as handle:
+        for row in csv.DictReader(handle):
+            if row.get("unit_id"):
+                by_unit.setdefault(row["unit_id"], []).append(row["patient"])
+    found: list[tuple[str, str | None, str]] = []
+    staff = json.loads((region / "hr_staff.json").read_text())["persons"]
+    with runtime.sessions() as session:
+        for person in staff:
+            facts = subject_facts(session, national_id=person["national_id"], at=_now())
+            if facts is None or facts.account_status != "active":
+                continue
+            for role in facts.roles:
+                for patient in by_unit.get(role.unit_id, [])[:3]:
+                    decision = runtime.authz.decide(DecisionRequest(
+                        subject=SubjectRef(kind="person", value=str(facts.person_id)), patient=patient,
+                        section="notes", action="read", purpose="TREAT"))
+                    if decision.allowed:
+                        found.append((facts.national_id, facts.hpr_number, patient))
+                        break
+                if found and found[-1][0] == facts.national_id:
+                    break
+            if len(found) >= wanted:
+                break
+    return found
+
+
+def _now() -> Any:
+    from iam.db.base import utc_now
+
+    return utc_now()
+
+
+def prepare(work: Path, *, database_url: str, upstream: Upstream) -> dict[str, Any]:
+    """Region, clients and upstream tokens; returns what the scenarios need."""
+    from iam.authz.clinical_loader import load_clinical_events
+    from provisioning.region_loader import load_region
+
+    region = work / "region"
+    generate(region, scale=0.01, seed=7)
+    federation = work / "federation.yaml"
+    federation.write_text(json.dumps({"issuers": [{
+        "issuer": upstream.issuer, "audiences": [UPSTREAM_AUDIENCE], "algorithms": ["ES256"],
+        "claims": {"national_id": "pid", "hpr_number": "hpr_number", "security_level": "security_level"}}]}))
+    settings = load_settings(database_url=database_url, secret_key=SECRET_KEY, federation_file=str(federation),
+                             secret_key_file=str(work / "secret.key"))
+    runtime = Runtime.start(settings)
+    try:
+        load_region(runtime, region)
+        load_clinical_events(runtime, region)
+        with runtime.sessions.begin() as session:
+            cc = register_client(session, name="bench service", scopes=["admin"])
+            app = register_client(session, name="bench journal app", scopes=[], grant_types=[EXCHANGE],
+                                  exchange_audiences=[JOURNAL])
+            introspector = register_client(session, name="bench resource server", scopes=["introspect"])
+        pairs = _pairs(runtime, region, wanted=16)
+    finally:
+        runtime.close()
+    if not pairs:
+        raise SystemExit("no physician with a permitted patient was found in the region")
+    return {"federation": federation, "pairs": pairs,
+            "clients": {name: (made.client.client_id, made.client_secret) for name, made in
+                        (("cc", cc), ("app", app), ("introspector", introspector))}}
+
+
+@contextmanager
+def server(*, kind: str, workers: int, database_url: str, federation: Path, work: Path) -> Iterator[str]:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IAM_")}
+    env.update(IAM_DATABASE_URL=database_url, IAM_SECRET_KEY=SECRET_KEY, IAM_FEDERATION_FILE=str(federation),
+               IAM_ISSUER=base, IAM_MIGRATE_ON_START="false")
+    if kind == "granian":
+        command = [GRANIAN, "--interface", "asgi", "--factory", "--workers", str(workers), "--host", "127.0.0.1",
+                   "--port", str(port), "--loop", "uvloop", "--no-ws", "iam.asgi:app_from_environment"]
+    else:
+        command = [IAM, "serve", "--port", str(port), "--workers", str(workers)]
+    log = (work / "server.log").open("w")
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx2.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx2.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise SystemExit(f"the server did not start; see {work / 'server.log'}")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def _lua(work: Path, name: str, *, path: str, authorization: str, bodies: list[str]) -> Path:
+    script = work / f"{name}.lua"
+    listed = ",\n".join(json.dumps(body) for body in bodies)
+    script.write_text(f"""
+local bodies = {{
+{listed}
+}}
+local headers = {{["Content-Type"] = "application/x-www-form-urlencoded",
+                 ["Authorization"] = {json.dumps(authorization)}}}
+local counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("POST", {json.dumps(path)}, headers, bodies[(counter % #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {{"requests": %d, "duration_us": %d, "status_errors": %d, "socket_errors": %d, ' ..
+    '"p50_us": %d, "p99_us": %d}}\\n', summary.requests, summary.duration, e.status,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+""")
+    return script
+
+
+def _wrk(url: str, script: Path, *, connections: int, duration: int) -> dict[str, Any]:
+    threads = min(2, connections)
+    output = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
+                             "--timeout", "5s", "-s", str(script), url], capture_output=True, text=True,
+                            check=True, timeout=duration + 60).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+    return result
+
+
+def _basic(client: tuple[str, str]) -> str:
+    return "Basic " + base64.b64encode(f"{client[0]}:{client[1]}".encode()).decode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
+    parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder")
+    parser.add_argument("--scenarios", default="client_credentials,exchange,exchange_patient,introspect")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+    work = Path(tempfile.mkdtemp(prefix="bench-tokens-"))
+    database_url = args.database_url or f"sqlite:///{work / 'iam.db'}"
+    upstream = Upstream()
+    started = time.monotonic()
+    setup = prepare(work, database_url=database_url, upstream=upstream)
+    print(f"# set-up {time.monotonic() - started:.1f} s; {len(setup['pairs'])} users; database "
+          f"{database_url.split(':')[0]}; server {args.server} x{args.workers}; load before: {os.getloadavg()}")
+    clients = setup["clients"]
+    pairs = setup["pairs"]
+    with server(kind=args.server, workers=args.workers, database_url=database_url, federation=setup["federation"],
+                work=work) as base:
+        cc_token = httpx2.post(f"{base}/oauth2/token", data={"grant_type": "client_credentials"},
+                               auth=clients["cc"]).json()["access_token"]
+        subject_tokens = [upstream.token(national_id=nid, hpr_number=hpr) for nid, hpr, _ in pairs]
+        scenarios = {
+            "client_credentials": ("/oauth2/token", _basic(clients["cc"]), ["grant_type=client_credentials"]),
+            "exchange": ("/oauth2/token", _basic(clients["app"]), [urlencode({
+                "grant_type": EXCHANGE, "subject_token": token, "subject_token_type": ACCESS_TOKEN,
+                "audience": JOURNAL}) for token in subject_tokens]),
+            "exchange_patient": ("/oauth2/token", _basic(clients["app"]), [urlencode({
+                "grant_type": EXCHANGE, "subject_token": token, "subject_token_type": ACCESS_TOKEN,
+                "audience": JOURNAL, "patient": patient, "purpose_of_use": "TREAT"})
+                for token, (_, _, patient) in zip(subject_tokens, pairs, strict=True)]),
+            "introspect": ("/oauth2/introspect", _basic(clients["introspector"]), [f"token={cc_token}"]),
+        }
+        path, authorization, bodies = scenarios["exchange_patient"]
+        probe = httpx2.post(f"{base}{path}", content=bodies[0], headers={
+            "Authorization": authorization, "Content-Type": "application/x-www-form-urlencoded"})
+        if probe.status_code != 200:
+            raise SystemExit(f"a patient-bound exchange failed: {probe.status_code} {probe.text}")
+        print(f"{'scenario':20} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+        for name in args.scenarios.split(","):
+            path, authorization, bodies = scenarios[name]
+            script = _lua(work, name, path=path, authorization=authorization, bodies=bodies)
+            _wrk(f"{base}{path}", script, connections=args.connections, duration=2)  # warm every worker's caches
+            result = _wrk(f"{base}{path}", script, connections=args.connections, duration=args.duration)
+            rate = result["requests"] / (result["duration_us"] / 1e6)
+            errors = result["status_errors"] + result["socket_errors"]
+            print(f"{name:20} {args.connections:>5} {rate:>9,.0f} {result['p50_us'] / 1000:>8.1f} "
+                  f"{result['p99_us'] / 1000:>8.1f} {errors:>7}", flush=True)
+    upstream.close()
+    print(f"# load after: {os.getloadavg()}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
