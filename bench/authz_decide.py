@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from authz_setup import load, requests  # noqa: E402
+from authz_setup import load, requests
 
-from iam.authz.conditions import EvalContext  # noqa: E402
-from iam.authz.policy import stock_enforcer  # noqa: E402
-from iam.runtime import Runtime  # noqa: E402
+from iam.authz.conditions import EvalContext
+from iam.authz.policy import stock_enforcer
+from iam.runtime import Runtime
 
 
 def _percentile(values: array[int], fraction: float) -> float:

@@ -30,11 +30,11 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from authz_setup import load, requests  # noqa: E402
+from authz_setup import load, requests
 
-from iam.authz.model import DecisionRequest  # noqa: E402
-from iam.oauth.clients import register_client  # noqa: E402
-from iam.runtime import Runtime  # noqa: E402
+from iam.authz.model import DecisionRequest
+from iam.oauth.clients import register_client
+from iam.runtime import Runtime
 
 IAM = str(Path(sys.executable).parent / "iam")
 

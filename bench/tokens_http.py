@@ -176,18 +176,20 @@ def prepare(work: Path, *, database_url: str, upstream: Upstream) -> dict[str, A
 
 
 @contextmanager
-def server(*, kind: str, workers: int, database_url: str, federation: Path, work: Path) -> Iterator[str]:
+def server(*, kind: str, workers: int, database_url: str, federation: Path, work: Path, issuer: str | None = None,
+           log_name: str = "server.log") -> Iterator[str]:
+    """A server on a free port; its issuer is its own address unless ``issuer`` names a shared one."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("IAM_")}
     env.update(IAM_DATABASE_URL=database_url, IAM_SECRET_KEY=SECRET_KEY, IAM_FEDERATION_FILE=str(federation),
-               IAM_ISSUER=base, IAM_MIGRATE_ON_START="false")
+               IAM_ISSUER=issuer or base, IAM_MIGRATE_ON_START="false")
     if kind == "granian":
         command = [GRANIAN, "--interface", "asgi", "--factory", "--workers", str(workers), "--host", "127.0.0.1",
                    "--port", str(port), "--loop", "uvloop", "--no-ws", "iam.asgi:app_from_environment"]
     else:
         command = [IAM, "serve", "--port", str(port), "--workers", str(workers)]
-    log = (work / "server.log").open("w")
+    log = (work / log_name).open("w")
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
@@ -198,7 +200,7 @@ def server(*, kind: str, workers: int, database_url: str, federation: Path, work
             except httpx2.HTTPError:
                 time.sleep(0.2)
         else:
-            raise SystemExit(f"the server did not start; see {work / 'server.log'}")
+            raise SystemExit(f"the server did not start; see {work / log_name}")
         yield base
     finally:
         process.terminate()

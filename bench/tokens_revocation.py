@@ -24,11 +24,11 @@ import httpx2
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tokens_http import SECRET_KEY, server  # noqa: E402
+from tokens_http import SECRET_KEY, server
 
-from iam.config import load_settings  # noqa: E402
-from iam.oauth.clients import register_client  # noqa: E402
-from iam.runtime import Runtime  # noqa: E402
+from iam.config import load_settings
+from iam.oauth.clients import register_client
+from iam.runtime import Runtime
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_revocation"
 
@@ -62,10 +62,10 @@ def main() -> None:
     app = (created.client.client_id, created.client_secret or "")
     delays: list[float] = []
     with ExitStack() as stack:
-        first = stack.enter_context(server(kind="uvicorn", workers=1, database_url=args.database_url,
-                                           federation=federation, work=work))
-        second = stack.enter_context(server(kind="uvicorn", workers=1, database_url=args.database_url,
-                                            federation=federation, work=work / ".."))
+        nodes = [stack.enter_context(server(kind="uvicorn", workers=1, database_url=args.database_url,
+                                            federation=federation, work=work, issuer="http://iam.region.test",
+                                            log_name=f"node-{number}.log")) for number in (1, 2)]
+        first, second = nodes
         with httpx2.Client(timeout=5) as http:
             for _ in range(args.rounds):
                 token = http.post(f"{first}/oauth2/token", data={"grant_type": "client_credentials"},

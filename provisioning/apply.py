@@ -27,6 +27,7 @@ from iam.notify import ChangeBus
 from provisioning.accounts import StatusChange, set_account_statuses
 from provisioning.bulk import bulk_insert, bulk_update
 from provisioning.events import admin_event, announce
+from provisioning.markers import mark_planned
 from provisioning.models import EmploymentRow, GrantChangeRow, GrantRow, PersonRow
 from provisioning.plan import NewGrant, Plan
 
@@ -118,6 +119,8 @@ def apply_plan(session: Session, plan: Plan, *, actor: str, source: str, bus: Ch
         details={"source": source, "mode": plan.mode, "today": plan.today.isoformat(),
                  "at": at.isoformat(), **counts, **(details or {})},
         request_id=request_id)
+    if plan.mode == "snapshot":
+        mark_planned(session, at)  # a snapshot planned everyone: the first tick needs to look only at later dates
     report("writing", total, total)
     return ApplyResult(counts=counts, person_ids=tuple(sorted(touched)), created=refs, event_id=event_id)
 

@@ -103,10 +103,13 @@ def hr() -> None:
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
               help="Where --skip-invalid writes rejected rows (same format, plus the reasons).")
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="HR date to apply dates against (default today).")
+@click.option("--max-leavers", type=click.IntRange(0), metavar="N",
+              help="Allow a snapshot to make up to N people leavers (default: 10 % of accounts, at least 10).")
 @_verbose
 @database_option
 def import_feed(file: Path, mode: Literal["snapshot", "delta"], dry_run: bool, skip_invalid: bool,
-                rejects: Path | None, today: datetime | None, verbose: bool, database_url: str | None) -> None:
+                rejects: Path | None, today: datetime | None, max_leavers: int | None, verbose: bool,
+                database_url: str | None) -> None:
     """Import an HR feed (hr_staff.csv or hr_staff.json): plan, show the summary, apply in one transaction.
 
     Every bad row is reported as file:line: field: reason. By default one bad row means nothing is applied.
@@ -123,7 +126,8 @@ def import_feed(file: Path, mode: Literal["snapshot", "delta"], dry_run: bool, s
         report = import_hr_file(
             runtime.sessions, file, mode=mode, actor=_actor(), dry_run=dry_run, skip_invalid=skip_invalid,
             rejects=rejects, today=today.date() if today else None,
-            rules=configured_rules(runtime.settings.role_rules_file), bus=runtime.bus, progress=bars.update)
+            rules=configured_rules(runtime.settings.role_rules_file), bus=runtime.bus, progress=bars.update,
+            max_leavers=max_leavers)
     for problem in report.problems:
         click.echo(str(problem), err=True)
     _show(report.plan, verbose=verbose)

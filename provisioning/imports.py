@@ -8,6 +8,9 @@ Contract of :func:`import_hr_file`
   of them. With ``skip_invalid`` the good records are applied and every row of a rejected person is copied
   to ``rejects`` (same format, plus the reasons), written before anything is committed.
 * With ``dry_run`` the plan is built (inside a transaction that is rolled back) and returned unapplied.
+* A snapshot that would make more people leavers than ``max_leavers`` (default: 10 % of the active and pending
+  accounts, at least 10) is refused with :class:`TooManyLeavers`: an empty or truncated HR export must not
+  disable the region's staff. Pass a higher ``max_leavers`` when a mass leave is real.
 * The whole apply is one transaction: a failure (or a crash) at any point leaves the previous state.
 """
 
@@ -21,6 +24,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from iam.errors import APIError
@@ -28,12 +32,12 @@ from iam.notify import ChangeBus
 from provisioning.apply import ApplyResult, apply_plan
 from provisioning.feed import Problem
 from provisioning.hrfile import FeedFile, read_feed, write_rejects
-from provisioning.lifecycle import mark_planned
+from provisioning.models import AccountRow
 from provisioning.plan import Plan
 from provisioning.planner import build_plan
 from provisioning.rules import RoleRules
 
-__all__ = ["ImportReport", "InvalidFeed", "import_hr_file", "plan_feed"]
+__all__ = ["ImportReport", "InvalidFeed", "TooManyLeavers", "import_hr_file", "plan_feed"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -49,6 +53,26 @@ class InvalidFeed(APIError):
         super().__init__(f"{rows} bad row{'s' if rows != 1 else ''} in {source}; nothing applied "
                          "(fix them, or use --skip-invalid --rejects FILE to apply the rest)")
         self.problems = problems
+
+
+class TooManyLeavers(APIError):
+    """A snapshot would disable more people than allowed; nothing was applied."""
+
+    status = 409
+    code = "too_many_leavers"
+
+
+#: A snapshot may turn at most this share of active and pending accounts (and at least the minimum) into leavers.
+MASS_LEAVE_SHARE = 0.10
+MASS_LEAVE_MINIMUM = 10
+
+
+def _leaver_limit(session: Session, max_leavers: int | None) -> int:
+    if max_leavers is not None:
+        return max_leavers
+    employed = session.execute(select(func.count()).select_from(AccountRow).where(
+        AccountRow.status.in_(("active", "pending")))).scalar_one()
+    return max(MASS_LEAVE_MINIMUM, int(employed * MASS_LEAVE_SHARE))
 
 
 @dataclass
@@ -95,7 +119,8 @@ def plan_feed(session: Session, feed: FeedFile, *, mode: Literal["snapshot", "de
 def import_hr_file(sessions: sessionmaker[Session], path: Path, *, mode: Literal["snapshot", "delta"],
                    actor: str, dry_run: bool = False, skip_invalid: bool = False, rejects: Path | None = None,
                    today: date | None = None, at: datetime | None = None, rules: RoleRules | None = None,
-                   bus: ChangeBus | None = None, progress: Progress | None = None) -> ImportReport:
+                   bus: ChangeBus | None = None, progress: Progress | None = None,
+                   max_leavers: int | None = None) -> ImportReport:
     """Import ``path``; see the module docstring."""
     report = progress or (lambda stage, done, total: None)
     report("reading", 0, 1)
@@ -114,14 +139,17 @@ def import_hr_file(sessions: sessionmaker[Session], path: Path, *, mode: Literal
             raise InvalidFeed(path.name, problems)
         if dry_run:
             return outcome
+        limit = _leaver_limit(session, max_leavers) if mode == "snapshot" else None
+        if limit is not None and len(plan.leavers) > limit:
+            raise TooManyLeavers(f"the snapshot {path.name} would make {len(plan.leavers)} people leavers, more "
+                                 f"than the limit of {limit}; nothing applied (check the file is complete, or "
+                                 "allow it with --max-leavers N)")
         if rejected and rejects is not None:
             outcome.rejected_rows = write_rejects(feed, rejected, rejects, lines)
         outcome.result = apply_plan(
             session, plan, actor=actor, source="hr-file", bus=bus,
             details={"file": path.name, "sha256": sha256, "rejected_rows": len(rejected)},
             progress=report)
-        if mode == "snapshot":
-            mark_planned(session, plan.at)
         session.commit()
         outcome.applied = True
     return outcome

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from iam.db.base import utc_now
@@ -28,6 +26,7 @@ from provisioning.apply import ApplyResult, apply_plan
 from provisioning.clock import hr_date
 from provisioning.events import announce
 from provisioning.locking import try_lock_provisioning
+from provisioning.markers import TICK, get_marker, set_marker
 from provisioning.models import (
     AccountRow,
     EmploymentRow,
@@ -35,16 +34,13 @@ from provisioning.models import (
     GrantRow,
     LicenceRow,
     PersonRow,
-    ProvisioningStateRow,
 )
 from provisioning.plan import Plan
 from provisioning.reconcile import Current, Reconciler
 from provisioning.rules import RoleRules, default_rules
 from provisioning.state import PersonScope, load_state
 
-__all__ = ["TickResult", "mark_planned", "run_tick"]
-
-MARKER = "tick"
+__all__ = ["TickResult", "run_tick"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +59,8 @@ def run_tick(session: Session, *, at: datetime | None = None, rules: RoleRules |
     at = at or utc_now()
     if not try_lock_provisioning(session):
         return TickResult(ran=False, at=at, since=None, plan=None, result=None, announced=0)
-    marker = session.get(ProvisioningStateRow, MARKER)
-    since = marker.at if marker is not None and marker.at <= at else None
+    marker = get_marker(session, TICK)
+    since = marker if marker is not None and marker <= at else None
     today = hr_date(at)
     plan = Plan(mode="tick", today=today, at=at)
     scope = None
@@ -86,7 +82,7 @@ def run_tick(session: Session, *, at: datetime | None = None, rules: RoleRules |
     if result is not None:
         crossing -= set(result.person_ids)
     announce(session, crossing, bus=bus)
-    _set_marker(session, at)
+    set_marker(session, TICK, at)
     return TickResult(ran=True, at=at, since=since, plan=plan, result=result, announced=len(crossing))
 
 
@@ -119,16 +115,3 @@ def _crossings(session: Session, *, since: datetime, until: datetime) -> set[int
         GrantChangeRow.effective_at > since, GrantChangeRow.effective_at <= until)).scalars())
     return people
 
-
-def _set_marker(session: Session, at: datetime) -> None:
-    dialect = session.get_bind().dialect.name
-    build = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = build(ProvisioningStateRow).values(name=MARKER, at=at)
-    session.execute(statement.on_conflict_do_update(index_elements=["name"], set_={"at": at}))
-
-
-def mark_planned(session: Session, at: datetime) -> None:
-    """Record that everyone was just planned at ``at`` (a snapshot import), if no tick has run yet, so the
-    first tick re-plans only people whose dates cross after ``at`` instead of everyone."""
-    if session.get(ProvisioningStateRow, MARKER) is None:
-        _set_marker(session, at)

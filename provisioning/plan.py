@@ -203,6 +203,12 @@ class Plan:
         for update in self.person_updates:
             fields = ", ".join(name for name, _, _ in update.changes)
             out.append(f"update   {who(update.person_id)}: {fields}")
+        for added in self.new_employments:
+            until = f" to {added.end_date.isoformat()}" if added.end_date else ""
+            out.append(f"job      {who(added.person)}: {added.position_code} in {added.department_id} from "
+                       f"{added.start_date.isoformat()}{until}")
+        for job in self.employment_updates:
+            out.append(f"job      {who(job.person_id)}: employment {job.employment_id}: {job.what}")
         for change in self.account_changes:
             out.append(f"account  {who(change.person)}: {change.old or 'new'} -> {change.new} ({change.reason})")
         for grant in self.new_grants:

@@ -234,9 +234,13 @@ def _employments(plan: Plan, state: State, ref: int, record: PersonRecord) -> li
         if stored is not None:
             if (stored.end_date, stored.legal_entity_id, stored.point_of_care_id) != \
                     (job.end_date, legal_entity, point_of_care):
-                end = job.end_date.isoformat() if job.end_date else "none"
+                what = [f"end date {job.end_date.isoformat() if job.end_date else 'none'}"] \
+                    if stored.end_date != job.end_date else []
+                what += [f"{name} {new}" for name, old, new in (
+                    ("legal entity", stored.legal_entity_id, legal_entity),
+                    ("point of care", stored.point_of_care_id, point_of_care)) if old != new]
                 plan.employment_updates.append(EmploymentUpdate(
-                    stored.id, ref, job.end_date, legal_entity, point_of_care, False, f"end date {end}"))
+                    stored.id, ref, job.end_date, legal_entity, point_of_care, False, ", ".join(what)))
             continue
         again = removed.get(job.key)
         if again is not None:

@@ -21,7 +21,6 @@ from provisioning.events import announce_all
 from provisioning.hpr import FileLicenceRegister, LicenceSync, sync_licences
 from provisioning.hrfile import read_feed
 from provisioning.imports import InvalidFeed, plan_feed
-from provisioning.lifecycle import mark_planned
 from provisioning.locking import lock_provisioning
 from provisioning.orgs import OrgPlan, apply_organisations, plan_organisations, read_organisations
 from provisioning.plan import Plan
@@ -78,7 +77,6 @@ def load_region(runtime: Runtime, region_dir: Path, *, progress: Progress | None
         if licences.hpr_numbers and plan.is_empty:
             # Licences changed without any grant change: people's authorisations still changed.
             announce_all(session, bus=runtime.bus)
-        mark_planned(session, at)
         session.commit()
         report("staff", 3, 3)
     return RegionLoad(organisations=organisations, licences=licences, plan=plan, result=result)

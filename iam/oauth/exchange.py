@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from audit.events import AccessEvent
-from iam.authz.model import DecisionRequest, SubjectRef
+from iam.authz.model import Decision, DecisionRequest, SubjectRef
 from iam.errors import ServiceUnavailable
 from iam.oauth import rfc7515
 from iam.oauth.accounts import Account, AccountDirectory, Role
@@ -54,7 +54,7 @@ DEFAULT_SECURITY_LEVEL = 4
 class Decider(Protocol):
     """The decision engine's public entry point (``iam.authz``): ``decide(DecisionRequest) -> Decision``."""
 
-    def decide(self, request: Any) -> Any: ...
+    def decide(self, request: DecisionRequest) -> Decision: ...
 
 
 class AccessLogWriter(Protocol):
@@ -206,7 +206,7 @@ class TokenExchangeService:
                 return role
         raise InvalidAuthorizationDetails(f"the user holds no role in unit '{care.unit}'")
 
-    def _decide(self, account: Account, care: CareContextRequest, role: Role | None) -> Any:
+    def _decide(self, account: Account, care: CareContextRequest, role: Role | None) -> Decision:
         decider = self._decider()
         if decider is None:
             raise ServiceUnavailable("patient-bound tokens need the decision engine, which is not running")
@@ -218,8 +218,8 @@ class TokenExchangeService:
             acting_unit=care.unit or (role.unit_id if role else None)))
 
     @staticmethod
-    def _acting_role(account: Account, decision: Any, role: Role | None) -> Role | None:
-        acting = getattr(decision, "acting_unit", None)
+    def _acting_role(account: Account, decision: Decision, role: Role | None) -> Role | None:
+        acting = decision.acting_unit
         for candidate in account.roles:
             if acting is not None and candidate.unit_id == acting:
                 return candidate
@@ -240,7 +240,7 @@ class TokenExchangeService:
 
     @staticmethod
     def _claims(login: _Login, care: CareContextRequest, practitioner: Practitioner,
-                decision: Any) -> dict[str, Any]:
+                decision: Decision | None) -> dict[str, Any]:
         account = login.account
         basis = None
         if decision is not None:
@@ -254,14 +254,15 @@ class TokenExchangeService:
         if care.patient is not None:
             claims.update(patient=care.patient, purpose_of_use=care.purpose_of_use,
                           decision_id=decision.decision_id if decision is not None else None,
-                          emergency=bool(getattr(decision, "emergency", False)))
+                          emergency=decision.emergency if decision is not None else False)
         return {key: value for key, value in claims.items() if value is not None}
 
     # -- the access log ----------------------------------------------------------------------------------
 
     @staticmethod
     def _event(context: ExchangeContext, *, account: Account, care: CareContextRequest | None, outcome: str,
-               role: Role | None = None, decision: Any = None, reason: str | None = None, jti: str | None = None,
+               role: Role | None = None, decision: Decision | None = None, reason: str | None = None,
+               jti: str | None = None,
                practitioner: Practitioner | None = None) -> AccessEvent:
         fields: dict[str, Any] = {
             "action": ACTION, "outcome": outcome, "user_id": account.person_id,
@@ -272,8 +273,9 @@ class TokenExchangeService:
             "department": practitioner.department if practitioner else None,
             "patient": care.patient if care else None,
             "purpose_of_use": care.purpose_of_use if care else None,
-            "decision_id": getattr(decision, "decision_id", None), "policy_rule": getattr(decision, "rule", None),
-            "emergency": bool(getattr(decision, "emergency", False)), "reason_text": reason,
+            "decision_id": decision.decision_id if decision else None,
+            "policy_rule": decision.rule if decision else None,
+            "emergency": decision.emergency if decision else False, "reason_text": reason,
             "client_id": context.client.client_id, "token_jti": jti,
             "source_address": context.source_address, "request_id": context.request_id,
         }

@@ -19,6 +19,9 @@ from fastapi.testclient import TestClient
 from joserfc.jwk import ECKey
 
 from iam.oauth.clients import register_client
+from iam.oauth.errors import InvalidClient
+from iam.oauth.rfc6749 import parse_client_authentication
+from iam.oauth.rfc7523 import keys_from_jwks, verify_client_assertion
 from iam.runtime import Runtime
 from tests.conftest import ISSUER
 from tests.oauth.conftest import Live
@@ -112,31 +115,6 @@ def test_assertion_replayed_at_another_node_is_refused(client: TestClient, runti
         other.close()
 
 
-def test_assertion_signed_by_an_unregistered_key_is_invalid_client(client: TestClient, runtime: Runtime) -> None:
-    _, public, _ = _key_pair()
-    client_id = _jwt_client(runtime, public)
-    _invalid_client(_post_assertion(client, _assertion(client_id, ec.generate_private_key(ec.SECP256R1()))))
-
-
-def test_assertion_for_another_audience_is_invalid_client(client: TestClient, runtime: Runtime) -> None:
-    key, public, _ = _key_pair()
-    client_id = _jwt_client(runtime, public)
-    _invalid_client(_post_assertion(client, _assertion(client_id, key, aud="https://elsewhere.test/token")))
-
-
-def test_expired_assertion_is_invalid_client(client: TestClient, runtime: Runtime) -> None:
-    key, public, _ = _key_pair()
-    client_id = _jwt_client(runtime, public)
-    past = int(time.time()) - 600
-    _invalid_client(_post_assertion(client, _assertion(client_id, key, iat=past, exp=past + 60)))
-
-
-def test_long_lived_assertion_is_invalid_client(client: TestClient, runtime: Runtime) -> None:
-    key, public, _ = _key_pair()
-    client_id = _jwt_client(runtime, public)
-    _invalid_client(_post_assertion(client, _assertion(client_id, key, exp=int(time.time()) + 7200)))
-
-
 def test_assertion_for_an_unknown_client_is_invalid_client(client: TestClient) -> None:
     key, _, _ = _key_pair()
     _invalid_client(_post_assertion(client, _assertion("ghost", key)))
@@ -155,14 +133,6 @@ def test_jwt_client_cannot_use_a_secret(client: TestClient, runtime: Runtime) ->
     _invalid_client(client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=(client_id, "")))
 
 
-def test_wrong_assertion_type_is_invalid_client(client: TestClient, runtime: Runtime) -> None:
-    key, public, _ = _key_pair()
-    response = client.post("/oauth2/token", data={"grant_type": "client_credentials",
-                                                  "client_assertion": _assertion(_jwt_client(runtime, public), key),
-                                                  "client_assertion_type": "urn:example:saml"})
-    _invalid_client(response)
-
-
 def test_keys_are_fetched_from_the_clients_jwks_uri(live: Live, upstream: Any) -> None:
     """The upstream provider's JWKS stands in for a client's published keys: sign with its key."""
     with live.runtime.sessions.begin() as session:
@@ -178,3 +148,55 @@ def test_keys_are_fetched_from_the_clients_jwks_uri(live: Live, upstream: Any) -
     response = httpx2.post(f"{live.url}/oauth2/token", data={
         "grant_type": "client_credentials", "client_assertion": assertion, "client_assertion_type": ASSERTION_TYPE})
     assert response.status_code == 200, response.text
+
+
+# -- the assertion checks of RFC 7523 §3, without a server -------------------------------------------------
+
+def _assertion_refusal(assertion: str, keys: list[Any]) -> str:
+    with pytest.raises(InvalidClient) as raised:
+        verify_client_assertion(assertion, client_id="app", keys=keys, audiences=(f"{ISSUER}/oauth2/token",),
+                                now=int(time.time()))
+    return str(raised.value.log_detail)
+
+
+def test_assertion_signed_by_an_unregistered_key_is_refused() -> None:
+    _, public, _ = _key_pair()
+    other = ec.generate_private_key(ec.SECP256R1())
+    assert _assertion_refusal(_assertion("app", other), keys_from_jwks({"keys": [public]})) == (
+        "client assertion: no registered key of client 'app' verifies the signature")
+
+
+def test_assertion_for_another_audience_is_refused() -> None:
+    key, public, _ = _key_pair()
+    assertion = _assertion("app", key, aud="https://elsewhere.test/token")
+    assert _assertion_refusal(assertion, keys_from_jwks({"keys": [public]})) == (
+        "client assertion: aud ['https://elsewhere.test/token'] names neither our token endpoint nor our issuer")
+
+
+def test_expired_assertion_is_refused() -> None:
+    key, public, _ = _key_pair()
+    past = int(time.time()) - 600
+    assert _assertion_refusal(_assertion("app", key, iat=past, exp=past + 60),
+                              keys_from_jwks({"keys": [public]})) == "client assertion: it has expired"
+
+
+def test_long_lived_assertion_is_refused() -> None:
+    key, public, _ = _key_pair()
+    assertion = _assertion("app", key, exp=int(time.time()) + 7200)
+    assert _assertion_refusal(assertion, keys_from_jwks({"keys": [public]})) == (
+        "client assertion: exp is more than 3600 s away")
+
+
+def test_assertion_naming_another_client_is_refused() -> None:
+    key, public, _ = _key_pair()
+    assertion = _assertion("app", key, iss="other")
+    assert _assertion_refusal(assertion, keys_from_jwks({"keys": [public]})) == (
+        "client assertion: iss and sub must both be the client_id")
+
+
+def test_wrong_assertion_type_is_invalid_client() -> None:
+    with pytest.raises(InvalidClient) as raised:
+        parse_client_authentication(form={"client_assertion": "a.b.c", "client_assertion_type": "urn:example:saml"},
+                                    authorization=None)
+    assert raised.value.log_detail == (
+        "client_assertion_type 'urn:example:saml' is not 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'")

@@ -16,9 +16,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
-from iam.oauth.errors import DPoPProofRejected, InvalidToken
+from iam.oauth.errors import DPoPProofRejected, InvalidDPoPProof, InvalidToken
 from iam.oauth.resource_server import MemoryReplayGuard, check_sender
-from iam.oauth.rfc9449 import jwk_thumbprint
+from iam.oauth.rfc9449 import jwk_thumbprint, verify_proof
 from iam.runtime import Runtime
 from tests.conftest import ISSUER
 
@@ -109,40 +109,6 @@ def test_proof_by_another_key_is_refused(client: TestClient, oauth_client: Clien
                                 "the DPoP proof is signed by another key than the token is bound to")
 
 
-def test_proof_for_another_url_is_refused(client: TestClient, oauth_client: ClientFactory) -> None:
-    holder = Holder()
-    token = _bound_token(client, oauth_client("admin"), holder)
-    response = client.get("/admin/v1/clients", headers={
-        "Authorization": f"DPoP {token}", "DPoP": holder.proof("GET", "https://elsewhere.test/x", token=token)})
-    assert _error(response) == (401, "invalid_dpop_proof",
-                                "the DPoP proof's htu 'https://elsewhere.test/x' is not this endpoint")
-
-
-def test_proof_for_another_method_is_refused(client: TestClient, oauth_client: ClientFactory) -> None:
-    holder = Holder()
-    token = _bound_token(client, oauth_client("admin"), holder)
-    response = client.get("/admin/v1/clients", headers={
-        "Authorization": f"DPoP {token}", "DPoP": holder.proof("POST", PROTECTED, token=token)})
-    assert _error(response) == (401, "invalid_dpop_proof", "the DPoP proof's htm 'POST' is not 'GET'")
-
-
-def test_proof_without_the_token_hash_is_refused(client: TestClient, oauth_client: ClientFactory) -> None:
-    holder = Holder()
-    token = _bound_token(client, oauth_client("admin"), holder)
-    response = client.get("/admin/v1/clients", headers={"Authorization": f"DPoP {token}",
-                                                        "DPoP": holder.proof("GET", PROTECTED)})
-    assert _error(response) == (401, "invalid_dpop_proof", "the DPoP proof's ath does not match the access token")
-
-
-def test_old_proof_is_refused(client: TestClient, oauth_client: ClientFactory) -> None:
-    holder = Holder()
-    token = _bound_token(client, oauth_client("admin"), holder)
-    response = client.get("/admin/v1/clients", headers={
-        "Authorization": f"DPoP {token}",
-        "DPoP": holder.proof("GET", PROTECTED, token=token, iat=int(time.time()) - 600)})
-    assert _error(response) == (401, "invalid_dpop_proof", "the DPoP proof's iat is not within 60 s of now")
-
-
 def test_replayed_proof_at_the_token_endpoint_is_invalid_dpop_proof(client: TestClient,
                                                                     oauth_client: ClientFactory) -> None:
     app = oauth_client("admin")
@@ -151,25 +117,6 @@ def test_replayed_proof_at_the_token_endpoint_is_invalid_dpop_proof(client: Test
     assert first.status_code == 200
     again = client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=app, headers={"DPoP": proof})
     assert _error(again) == (400, "invalid_dpop_proof", "the DPoP proof was used before (replay)")
-
-
-def test_proof_with_a_private_key_in_the_header_is_refused(client: TestClient, oauth_client: ClientFactory) -> None:
-    holder = Holder()
-    private = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(holder.key))
-    proof = jwt.encode({"jti": "x", "htm": "POST", "htu": TOKEN_URL, "iat": int(time.time())}, holder.key,
-                       algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": private})
-    response = client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=oauth_client("admin"),
-                           headers={"DPoP": proof})
-    assert _error(response) == (400, "invalid_dpop_proof", "the DPoP proof's header must carry the public key as jwk")
-
-
-def test_proof_of_the_wrong_type_is_refused(client: TestClient, oauth_client: ClientFactory) -> None:
-    holder = Holder()
-    proof = jwt.encode({"jti": "x", "htm": "POST", "htu": TOKEN_URL, "iat": int(time.time())}, holder.key,
-                       algorithm="ES256", headers={"typ": "JWT", "jwk": holder.jwk})
-    response = client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=oauth_client("admin"),
-                           headers={"DPoP": proof})
-    assert _error(response) == (400, "invalid_dpop_proof", "the DPoP proof's typ must be 'dpop+jwt'")
 
 
 def test_client_registered_for_dpop_must_send_a_proof(client: TestClient, runtime: Runtime) -> None:
@@ -207,3 +154,70 @@ def test_resource_server_helper_refuses_a_bound_token_as_bearer() -> None:
         check_sender(bound_jkt="abc", scheme="Bearer", access_token="tok", proof=None, method="GET",
                      urls=("https://journal.region.test/x",), replay=MemoryReplayGuard())
     assert raised.value.headers["WWW-Authenticate"].startswith('DPoP error="invalid_token"')
+
+
+# -- the proof checks of RFC 9449 §4.3, without a server ---------------------------------------------------
+
+TOKEN = "an-access-token"
+
+
+def _refusal(proof: str, *, method: str = "GET", token: str | None = TOKEN) -> str:
+    with pytest.raises(InvalidDPoPProof) as raised:
+        verify_proof(proof, method=method, urls=(PROTECTED,), now=int(time.time()), access_token=token)
+    return raised.value.message
+
+
+def test_proof_for_another_url_is_refused() -> None:
+    proof = Holder().proof("GET", "https://elsewhere.test/x", token=TOKEN)
+    assert _refusal(proof) == "the DPoP proof's htu 'https://elsewhere.test/x' is not this endpoint"
+
+
+def test_htu_is_compared_without_query_and_default_port() -> None:
+    proof = Holder().proof("GET", "HTTP://TESTSERVER:80/admin/v1/clients?x=1", token=TOKEN)
+    checked = verify_proof(proof, method="GET", urls=(PROTECTED,), now=int(time.time()), access_token=TOKEN)
+    assert checked.jti
+
+
+def test_proof_for_another_method_is_refused() -> None:
+    assert _refusal(Holder().proof("POST", PROTECTED, token=TOKEN)) == "the DPoP proof's htm 'POST' is not 'GET'"
+
+
+def test_proof_without_the_token_hash_is_refused() -> None:
+    assert _refusal(Holder().proof("GET", PROTECTED)) == "the DPoP proof's ath does not match the access token"
+
+
+def test_old_proof_is_refused() -> None:
+    proof = Holder().proof("GET", PROTECTED, token=TOKEN, iat=int(time.time()) - 600)
+    assert _refusal(proof) == "the DPoP proof's iat is not within 60 s of now"
+
+
+def test_proof_with_a_private_key_in_the_header_is_refused() -> None:
+    holder = Holder()
+    private = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(holder.key))
+    proof = jwt.encode({"jti": "x", "htm": "GET", "htu": PROTECTED, "iat": int(time.time())}, holder.key,
+                       algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": private})
+    assert _refusal(proof) == "the DPoP proof's header must carry the public key as jwk"
+
+
+def test_proof_of_the_wrong_type_is_refused() -> None:
+    holder = Holder()
+    proof = jwt.encode({"jti": "x", "htm": "GET", "htu": PROTECTED, "iat": int(time.time())}, holder.key,
+                       algorithm="ES256", headers={"typ": "JWT", "jwk": holder.jwk})
+    assert _refusal(proof) == "the DPoP proof's typ must be 'dpop+jwt'"
+
+
+def test_proof_signed_by_another_key_than_its_jwk_is_refused() -> None:
+    holder, other = Holder(), Holder()
+    proof = jwt.encode({"jti": "x", "htm": "GET", "htu": PROTECTED, "iat": int(time.time())}, other.key,
+                       algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": holder.jwk})
+    assert _refusal(proof, token=None) == "the DPoP proof's signature does not verify with its jwk"
+
+
+def test_thumbprint_is_rfc7638() -> None:
+    """RFC 7638 §3.1's example key and thumbprint."""
+    jwk = {"kty": "RSA", "e": "AQAB", "alg": "RS256", "kid": "2011-04-29", "n": (
+        "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknj"
+        "hMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qM"
+        "QvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJ"
+        "zKnqDKgw")}
+    assert jwk_thumbprint(jwk) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"

@@ -8,9 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
+from iam.oauth.errors import InvalidAuthorizationDetails, InvalidRequest, InvalidTarget
+from iam.oauth.rfc6749 import parse_form
+from iam.oauth.rfc8693 import REPEATABLE, parse_token_exchange
+from iam.oauth.rfc9396 import parse_authorization_details
 from iam.runtime import Runtime
 from tests.conftest import ISSUER
 from tests.oauth.conftest import ACCESS_TOKEN_TYPE, EXCHANGE, JOURNAL, Upstream
@@ -171,26 +176,36 @@ def test_suspended_account_gets_nothing(
         "error_description": "subject_token refused: the account is suspended"}
 
 
-def test_two_audiences_are_invalid_target(
-    client: TestClient, upstream: Upstream, staff: StaffFactory, exchange_client: ClientFactory,
-) -> None:
-    person = staff(1)
-    response = client.post("/oauth2/token", auth=exchange_client(), content=(
-        f"grant_type={EXCHANGE}&subject_token={upstream.login(person.national_id)}"
-        f"&subject_token_type={ACCESS_TOKEN_TYPE}&audience=https://a.test&audience=https://b.test"),
-        headers={"Content-Type": "application/x-www-form-urlencoded"})
-    assert _error(response) == {"status": 400, "error": "invalid_target", "error_description":
-                                "ask for one audience or resource per token exchange, not 2 "
-                                "(https://a.test, https://b.test)"}
+# -- request shapes (RFC 8693 §2.1, RFC 9396 §2), without a server -----------------------------------------
+
+def test_two_audiences_are_invalid_target() -> None:
+    with pytest.raises(InvalidTarget) as raised:
+        parse_token_exchange({"subject_token": "t", "subject_token_type": ACCESS_TOKEN_TYPE,
+                              "audience": "https://a.test https://b.test"})
+    assert raised.value.message == "ask for one audience or resource per token exchange, not 2 (https://a.test, " \
+                                   "https://b.test)"
 
 
-def test_unknown_authorization_details_type_is_refused(
-    client: TestClient, upstream: Upstream, staff: StaffFactory, exchange_client: ClientFactory,
-) -> None:
-    person = staff(1)
-    details = json.dumps([{"type": "payment_initiation"}])
-    response = _exchange(client, exchange_client(), upstream.login(person.national_id),
-                         authorization_details=details)
-    assert _error(response) == {"status": 400, "error": "invalid_authorization_details", "error_description":
-                                "authorization_details type 'payment_initiation' is not supported; expected "
-                                "'nhn:tillitsrammeverk:parameters'"}
+def test_repeated_audience_parameters_are_kept_for_the_exchange_to_judge() -> None:
+    form = parse_form(b"audience=https%3A%2F%2Fa.test&audience=https%3A%2F%2Fb.test", repeatable=REPEATABLE)
+    assert form == {"audience": "https://a.test https://b.test"}
+
+
+def test_unknown_authorization_details_type_is_refused() -> None:
+    with pytest.raises(InvalidAuthorizationDetails) as raised:
+        parse_authorization_details(json.dumps([{"type": "payment_initiation"}]))
+    assert raised.value.message == ("authorization_details type 'payment_initiation' is not supported; expected "
+                                    "'nhn:tillitsrammeverk:parameters'")
+
+
+def test_unknown_authorization_details_field_is_refused() -> None:
+    with pytest.raises(InvalidAuthorizationDetails) as raised:
+        parse_authorization_details(json.dumps([{"type": "nhn:tillitsrammeverk:parameters", "colour": "red"}]))
+    assert raised.value.message == "authorization_details colour: Extra inputs are not permitted"
+
+
+def test_actor_tokens_are_not_supported() -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_token_exchange({"subject_token": "t", "subject_token_type": ACCESS_TOKEN_TYPE, "audience": "a",
+                              "actor_token": "x", "actor_token_type": ACCESS_TOKEN_TYPE})
+    assert raised.value.message == "actor_token is not supported: the authenticated client is the actor"

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 
 from iam.identifiers import national_id_error
 from provisioning.hrfile import FeedFileError
-from provisioning.imports import InvalidFeed
+from provisioning.imports import InvalidFeed, TooManyLeavers
 from provisioning.models import PersonRow
-from tests.provisioning.conftest import HR_HEADER, STAFF, World, moment, org_number
+from tests.provisioning.conftest import HR_HEADER, STAFF, World, moment, national_id, org_number
 
 DEC1 = moment(date(2026, 12, 1))
 
@@ -202,3 +202,21 @@ def test_a_record_claiming_another_persons_national_id_is_refused(world: World) 
 
     assert [str(p) for p in refused.value.problems] == [
         f"{path.name}:2: national_id: national id belongs to another person (employee E001)"]
+
+
+def test_a_snapshot_that_would_disable_too_many_people_is_refused_unless_allowed(world: World) -> None:
+    u = world.units
+    everyone = [world.row(n, "care_assistant", u.zone_1, "2020-01-01", hpr_number="") for n in range(1, 10)]
+    everyone += [world.row(n, "care_assistant", u.zone_2, "2020-01-01", hpr_number="", employee_id=f"F{n}",
+                           national_id=national_id(100 + n)) for n in range(1, 3)]
+    world.load(everyone, at=DEC1)
+    truncated = world.feed(everyone[:0])
+
+    with pytest.raises(TooManyLeavers) as refused:
+        world.import_file(truncated, at=DEC1)
+    allowed = world.import_file(truncated, at=DEC1, max_leavers=11)
+
+    assert refused.value.message == (f"the snapshot {truncated.name} would make 11 people leavers, more than the "
+                                     "limit of 10; nothing applied (check the file is complete, or allow it with "
+                                     "--max-leavers N)")
+    assert len(allowed.plan.leavers) == 11

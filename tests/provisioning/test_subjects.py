@@ -82,14 +82,17 @@ def test_changes_are_announced_to_other_nodes_after_commit(world: World, databas
         engine.dispose()
 
 
-@pytest.mark.parametrize("statement", ["UPDATE grants SET role = 'nurse'", "DELETE FROM grants",
-                                       "UPDATE grant_changes SET reason = 'x'", "DELETE FROM account_status_changes"])
-def test_the_database_refuses_to_rewrite_history(world: World, statement: str) -> None:
+def test_the_database_refuses_to_rewrite_history(world: World) -> None:
     world.load([world.row(1, "physician", world.units.ward_a, "2020-01-01")], at=DEC1)
     world.load([], at=DEC1)
-    table = statement.split()[2 if statement.startswith("DELETE") else 1]
-    operation = statement.split()[0]
+    sessions = world.runtime.sessions
 
-    with world.runtime.sessions() as session, pytest.raises(DBAPIError,
-                                                            match=f"{table} is append-only: {operation} refused"):
-        session.execute(text(statement))
+    with sessions() as session, pytest.raises(DBAPIError, match="grants is append-only: UPDATE refused"):
+        session.execute(text("UPDATE grants SET role = 'nurse'"))
+    with sessions() as session, pytest.raises(DBAPIError, match="grants is append-only: DELETE refused"):
+        session.execute(text("DELETE FROM grants"))
+    with sessions() as session, pytest.raises(DBAPIError, match="grant_changes is append-only: UPDATE refused"):
+        session.execute(text("UPDATE grant_changes SET reason = 'x'"))
+    with sessions() as session, pytest.raises(DBAPIError,
+                                              match="account_status_changes is append-only: DELETE refused"):
+        session.execute(text("DELETE FROM account_status_changes"))
