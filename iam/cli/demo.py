@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from iam.authz.clinical_loader import load_clinical_events
 from iam.cli.options import database_option, settings_from
 from iam.cli.progress import ProgressBars
 from iam.cli.serve import run_server
@@ -14,11 +15,13 @@ from iam.oauth.clients import register_client
 from iam.oauth.scopes import SCOPES
 from iam.region import generate
 from iam.runtime import Runtime
+from provisioning.region_loader import load_region
 
 __all__ = ["demo"]
 
 DEMO_DIR = Path("var/demo-region")
 DEMO_CLIENT_FILE = Path("var/demo-client.json")
+DEMO_LOADED_FILE = Path("var/demo-loaded.json")
 
 
 def _walkthrough(base: str, client_id: str, client_secret: str) -> str:
@@ -65,12 +68,29 @@ def demo(scale: float, seed: int, host: str, port: int, serve_after: bool, datab
     click.echo(f"generated {json.dumps(summary.as_dict())} in {DEMO_DIR}", err=True)
     runtime = Runtime.start(settings)
     try:
+        _load_region(runtime)
         credentials = _demo_client(runtime)
     finally:
         runtime.close()
     click.echo(_walkthrough(settings.issuer_url, credentials["client_id"], credentials["client_secret"]))
     if serve_after:
         run_server(settings, workers=1)
+
+
+def _load_region(runtime: Runtime) -> None:
+    """Load staff, organisations, licences and clinical facts, once per demo database and region."""
+    manifest = (DEMO_DIR / "manifest.json").read_text()
+    marker = {"database_url": runtime.settings.database_url, "manifest": manifest}
+    if DEMO_LOADED_FILE.exists() and json.loads(DEMO_LOADED_FILE.read_text()) == marker:
+        click.echo("demo region already loaded into this database", err=True)
+        return
+    with ProgressBars("loading staff") as bars:
+        staff = load_region(runtime, DEMO_DIR, progress=bars.update)
+    click.echo(staff.summary(), err=True)
+    with ProgressBars("loading clinical facts") as bars:
+        clinical = load_clinical_events(runtime, DEMO_DIR, progress=bars.update)
+    click.echo(f"loaded clinical facts: {json.dumps(clinical)}", err=True)
+    DEMO_LOADED_FILE.write_text(json.dumps(marker))
 
 
 def _demo_client(runtime: Runtime) -> dict[str, str]:
@@ -81,6 +101,7 @@ def _demo_client(runtime: Runtime) -> dict[str, str]:
             return saved
     with runtime.sessions.begin() as session:
         created = register_client(session, name="demo", scopes=sorted(SCOPES))
+    assert created.client_secret is not None  # a secret-based client always gets one
     saved = {"client_id": created.client.client_id, "client_secret": created.client_secret,
              "database_url": runtime.settings.database_url}
     DEMO_CLIENT_FILE.parent.mkdir(parents=True, exist_ok=True)
