@@ -97,7 +97,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=int, default=20, help="seconds per measured wrk run")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--bodies", type=int, default=4000, help="distinct request bodies cycled by wrk")
+    parser.add_argument("--bodies", type=int, default=1500, help="distinct request bodies cycled by wrk")
+    parser.add_argument("--warmup", type=int, default=30, help="seconds of unmeasured load that warm the caches")
     parser.add_argument("--working-set", type=int, default=5_000)
     parser.add_argument("--workdir", type=Path, default=Path("var/bench"))
     parser.add_argument("--database-url", default=None)
@@ -109,7 +110,7 @@ def main() -> None:
         workload, _ = requests(runtime, count=args.bodies * 10, working_set=args.working_set, seed=11)
         with runtime.sessions.begin() as session:
             created = register_client(session, name="bench-authz", scopes=["authz"])
-        client_id, secret = created.client.client_id, created.client_secret
+        client_id, secret = created.client.client_id, created.client_secret or ""
     finally:
         runtime.close()
 
@@ -145,9 +146,10 @@ def main() -> None:
             batch_script = Path(folder) / "batch.lua"
             batch_script.write_text(_lua(batches[:args.bodies], "/access/v1/evaluations", token))
             # Warm both workers' caches (subjects and patients of the whole body set), not measured.
-            _wrk(f"{base}/access/v1/evaluations", batch_script, connections=16, duration=max(10, args.duration // 2),
+            _wrk(f"{base}/access/v1/evaluations", batch_script, connections=16, duration=args.warmup,
                  threads=args.threads)
-            _wrk(f"{base}/access/v1/evaluation", single_script, connections=16, duration=5, threads=args.threads)
+            _wrk(f"{base}/access/v1/evaluation", single_script, connections=16, duration=max(5, args.warmup // 3),
+                 threads=args.threads)
             single = _wrk(f"{base}/access/v1/evaluation", single_script, connections=args.connections,
                           duration=args.duration, threads=args.threads)
             batch = _wrk(f"{base}/access/v1/evaluations", batch_script, connections=args.connections,

@@ -36,7 +36,7 @@ SECTIONS = ("notes", "medication", "lab_results", "administrative", "critical_in
 
 def settings_for(workdir: Path, scale: float, database_url: str | None) -> Settings:
     url = database_url or f"sqlite:///{workdir / f'authz-{scale:g}.db'}"
-    return Settings(database_url=url, secret_key="bench-secret-key-" + "b" * 32,  # type: ignore[arg-type]
+    return Settings(database_url=url, secret_key="bench-secret-key-" + "b" * 32,
                     secret_key_file=workdir / "unused.key", audit_checkpoint_interval=0)
 
 
@@ -69,7 +69,8 @@ def load(workdir: Path, scale: float, database_url: str | None) -> Settings:
     return settings
 
 
-def requests(runtime: Runtime, *, count: int, working_set: int, seed: int = 7) -> tuple[list[DecisionRequest], list[str]]:
+def requests(runtime: Runtime, *, count: int, working_set: int,
+             seed: int = 7) -> tuple[list[DecisionRequest], list[str]]:
     """``count`` requests over ``working_set`` patients in care now; also returns those patients."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
@@ -89,7 +90,8 @@ def requests(runtime: Runtime, *, count: int, working_set: int, seed: int = 7) -
             .order_by(r.id)).all()
     units_of: dict[str, list[str]] = defaultdict(list)
     for patient, unit in rows:
-        units_of[patient].append(unit)
+        if unit is not None:
+            units_of[patient].append(unit)
     patients = sorted(units_of)
     rng.shuffle(patients)
     patients = patients[:working_set]
