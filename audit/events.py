@@ -20,7 +20,9 @@ Contracts
 from __future__ import annotations
 
 import os
+import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -51,10 +53,34 @@ Address = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,64}$")]
 FreeText = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]{1,2000}$")]
 
 
+_ids = threading.local()
+_ID_BATCH = 256
+
+
+def _forget_ids() -> None:
+    # A forked child must never hand out its parent's pooled ids.
+    global _ids
+    _ids = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_ids)
+
+
+def _fresh_ids() -> Iterator[str]:
+    raw = os.urandom(16 * _ID_BATCH).hex()
+    return iter([f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+                 for h in (raw[i:i + 32] for i in range(0, len(raw), 32))])
+
+
 def new_event_id() -> str:
-    """A random (version 4) UUID; formatted by hand because ``str(uuid.uuid4())`` costs 3 µs, this 1 µs."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    """A random (version 4) UUID from the OS's CSPRNG. Formatted by hand (``str(uuid.uuid4())`` costs 3 µs)
+    and drawn 256 at a time per thread: one ``getrandom`` system call per event was slow on a loaded host."""
+    try:
+        event_id: str = next(_ids.pool)
+    except (AttributeError, StopIteration):
+        _ids.pool = _fresh_ids()
+        event_id = next(_ids.pool)
+    return event_id
 
 
 def _check_event_id(value: str | None) -> str | None:

@@ -60,20 +60,35 @@ class _Ticket:
 
 
 class _Batch:
-    __slots__ = ("done", "tickets")
+    __slots__ = ("done", "tickets", "timers")
 
     def __init__(self) -> None:
         self.tickets: list[_Ticket] = []
         self.done = threading.Event()
+        # One acknowledgement timer per event loop and batch, not one per call: an asyncio.timeout per
+        # awaited event cost a timer-heap push and pop per event on the loop thread.
+        self.timers: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
 
 
-def _settle(pairs: list[tuple[asyncio.Future[list[str]], list[str], BaseException | None]]) -> None:
+def _settle(pairs: list[tuple[asyncio.Future[list[str]], list[str], BaseException | None]],
+            timer: asyncio.TimerHandle | None) -> None:
+    if timer is not None:
+        timer.cancel()
     for future, ids, error in pairs:
         if future.done():
             continue
         if error is None:
             future.set_result(ids)
         else:
+            future.set_exception(error)
+
+
+def _expire(batch: _Batch, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+    """The batch did not commit in time: its waiting callers on this loop get AuditUnavailable."""
+    error = AuditUnavailable(f"the access log did not confirm within {timeout:g} s")
+    for ticket in batch.tickets:
+        future = ticket.future
+        if ticket.loop is loop and future is not None and not future.done():
             future.set_exception(error)
 
 
@@ -151,21 +166,18 @@ class AccessLog:
 
     async def record_async(self, event: AccessEvent) -> str:
         """:meth:`record` for the event loop: awaits the commit without blocking a thread."""
-        return (await self.record_many_async([event]))[0]
+        future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        self._submit([prepare_access(event, postgres=self._postgres)], future=future)
+        return (await future)[0]
 
     async def record_many_async(self, events: Sequence[AccessEvent]) -> list[str]:
+        """:meth:`record_many` for the event loop. Callers are answered (AuditUnavailable) at the latest
+        ``ack_timeout`` seconds after the first caller of their batch on this loop arrived."""
         if not events:
             return []
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[str]] = loop.create_future()
-        items = [prepare_access(event, postgres=self._postgres) for event in events]
-        self._submit(items, loop=loop, future=future)
-        try:
-            # asyncio.timeout, not wait_for: no extra task per event on the hot path.
-            async with asyncio.timeout(self._ack_timeout):
-                return await future
-        except TimeoutError:
-            raise AuditUnavailable(f"the access log did not confirm within {self._ack_timeout:g} s") from None
+        future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        self._submit([prepare_access(event, postgres=self._postgres) for event in events], future=future)
+        return await future
 
     def flush(self) -> None:
         """Seal admin events waiting in the inbox (committed by other transactions) into the chain now."""
@@ -173,8 +185,11 @@ class AccessLog:
 
     # -- internals --------------------------------------------------------------------------------------
 
-    def _submit(self, items: list[Prepared], *, loop: asyncio.AbstractEventLoop | None = None,
+    def _submit(self, items: list[Prepared], *,
                 future: asyncio.Future[list[str]] | None = None) -> tuple[_Ticket, _Batch]:
+        """Hand events to the writer. With ``future`` (created on the running loop, which is this thread's),
+        the caller is answered through it instead of waiting on the batch."""
+        loop = future.get_loop() if future is not None else None
         ticket = _Ticket(items, loop, future)
         with self._cond:
             if self._closed or not self._started:
@@ -183,6 +198,8 @@ class AccessLog:
             batch.tickets.append(ticket)
             if len(batch.tickets) == 1:
                 self._cond.notify()
+            if loop is not None and loop not in batch.timers:
+                batch.timers[loop] = loop.call_later(self._ack_timeout, _expire, batch, loop, self._ack_timeout)
         return ticket, batch
 
     def _wait(self, submitted: tuple[_Ticket, _Batch]) -> list[str]:
@@ -241,7 +258,7 @@ class AccessLog:
                 by_loop.setdefault(ticket.loop, []).append((ticket.future, ids, ticket.error))
         for loop, pairs in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the loop closed while waiting: nobody is left to tell
-                loop.call_soon_threadsafe(_settle, pairs)
+                loop.call_soon_threadsafe(_settle, pairs, batch.timers.get(loop))
 
     def _connect(self) -> Any:
         if self._conn is None:

@@ -22,6 +22,7 @@ __all__ = [
     "inclusion_path",
     "leaf_hash",
     "node_hash",
+    "perfect_root",
     "root_of",
     "verify_inclusion",
 ]
@@ -53,6 +54,21 @@ def root_of(leaf_hashes: Sequence[bytes]) -> bytes:
     return frontier.root()
 
 
+_RUN_HEIGHT = 8
+_RUN = 1 << _RUN_HEIGHT
+
+
+def perfect_root(leaf_hashes: Sequence[bytes]) -> bytes:
+    """MTH of a power-of-two number of leaf hashes, level by level (no per-leaf method calls)."""
+    level = list(leaf_hashes)
+    if not level or len(level) & (len(level) - 1):
+        raise ValueError(f"a perfect subtree has a power-of-two number of leaves, not {len(level)}")
+    sha = _sha256
+    while len(level) > 1:
+        level = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+    return level[0]
+
+
 class Frontier:
     """The right edge of a growing tree: the roots of its perfect subtrees, largest (leftmost) first."""
 
@@ -78,6 +94,28 @@ class Frontier:
             size >>= 1
         hashes.append(node)
         self.size += 1
+
+    def extend(self, leaves: Sequence[bytes]) -> None:
+        """Add many leaf hashes; the same result as appending each, faster for long runs of leaves."""
+        start, count = 0, len(leaves)
+        while start < count and self.size % _RUN:
+            self.append(leaves[start])
+            start += 1
+        while count - start >= _RUN:
+            self._append_subtree(perfect_root(leaves[start:start + _RUN]), _RUN_HEIGHT)
+            start += _RUN
+        for leaf in leaves[start:]:
+            self.append(leaf)
+
+    def _append_subtree(self, node: bytes, height: int) -> None:
+        """Add a perfect subtree of ``2**height`` leaves; the size must be a multiple of that."""
+        hashes = self._hashes
+        units = self.size >> height
+        while units & 1:
+            node = _sha256(b"\x01" + hashes.pop() + node).digest()
+            units >>= 1
+        hashes.append(node)
+        self.size += 1 << height
 
     def root(self) -> bytes:
         if not self._hashes:

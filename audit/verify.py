@@ -42,7 +42,7 @@ from audit.chain import GENESIS
 from audit.checkpoints import decode_frontier, public_keys, verify_signature
 from audit.merkle import Frontier
 from audit.models import AuditEventRow, CheckpointRow, RetentionRow
-from audit.store import iter_leaf_rows
+from audit.store import iter_leaf_chunks
 
 __all__ = ["PARALLEL_FROM", "Problem", "Report", "verify_log"]
 
@@ -90,31 +90,34 @@ class _SignedHead:
     chain: bytes
 
 
-Row = tuple[int, bytes, bytes, str]
+Row = tuple[int, bytes, bytes, bytes]  # seq, prev_hash, hash, leaf data (UTF-8)
 
 
 class _Rows:
-    """The event stream with a little lookahead, for classifying a broken link."""
+    """The event stream in chunks (lists of rows), able to look past the current chunk to classify a break."""
 
-    def __init__(self, rows: Iterator[Row]) -> None:
-        self._rows = rows
-        self._ahead: deque[Row] = deque()
+    def __init__(self, chunks: Iterator[list[Row]]) -> None:
+        self._chunks = chunks
+        self._ahead: deque[list[Row]] = deque()
 
     def __iter__(self) -> _Rows:
         return self
 
-    def __next__(self) -> Row:
+    def __next__(self) -> list[Row]:
         if self._ahead:
             return self._ahead.popleft()
-        return next(self._rows)
+        return next(self._chunks)
 
     def peek(self, count: int) -> list[Row]:
-        while len(self._ahead) < count:
-            try:
-                self._ahead.append(next(self._rows))
-            except StopIteration:
+        """Up to ``count`` rows after the current chunk, left in place."""
+        found = [row for chunk in self._ahead for row in chunk[:count]][:count]
+        while len(found) < count:
+            chunk = next(self._chunks, None)
+            if chunk is None:
                 break
-        return list(self._ahead)[:count]
+            self._ahead.append(chunk)
+            found.extend(chunk[:count - len(found)])
+        return found
 
 
 def _signed_heads(session: Session, report: Report, extra: list[dict[str, Any]]) -> list[_SignedHead]:
@@ -174,7 +177,7 @@ def verify_log(engine: Engine, *, external_checkpoints: list[dict[str, Any]] | N
         newest = session.scalar(select(func.max(AuditEventRow.seq))) or start
         checker = _Checker(report, heads, start=start, frontier=frontier, chain=chain, max_problems=max_problems)
         total = max(newest - start, 0)
-        rows = _Rows(iter_leaf_rows(session.connection(), first=start + 1))
+        rows = _Rows(iter_leaf_chunks(session.connection(), first=start + 1))
         checker.run(rows, progress=progress, total=total)
         checker.finish()
         if progress is not None:
@@ -198,38 +201,58 @@ class _Checker:
         self.max_problems = max_problems
 
     def run(self, rows: _Rows, *, progress: Callable[[int, int], None] | None, total: int) -> None:
-        """The hot loop: an intact event costs two SHA-256 calls and a frontier step."""
+        """The hot loop: an intact event costs two SHA-256 calls; its leaf hash joins the tree in bulk
+        (before every signed head and at the end of each chunk), 256-leaf subtrees at a time."""
         sha = _sha256
         report = self.report
         first = rows.peek(1)
         report.first_seq = first[0][0] if first else None
         append_recent = self.recent.append
-        append_leaf = self.frontier.append
         heads = self.heads
         next_size = heads[0].tree_size if heads else -1
         expected, chain, count, seq = self.expected, self.chain, 0, None
-        for row in rows:
-            seq, prev, stored, leaf_text = row
-            leaf = sha(b"\x00" + leaf_text.encode()).digest()
-            count += 1
-            if seq == expected and prev == chain and sha(prev + leaf).digest() == stored:
-                if self.tree_intact:
-                    append_leaf(leaf)
-                append_recent((stored, seq))
-                chain, expected = stored, seq + 1
-                if seq >= next_size >= 0:
-                    next_size = self._check_heads(seq, stored)
-                if progress is not None and not count % 200_000:
-                    progress(count, total)
-                continue
-            self.expected, self.chain, self.chain_seq = expected, chain, expected - 1
-            self._classify(row, leaf, rows)
-            self.tree_intact = False
-            chain, expected = stored, max(expected, seq + 1)
-            if len(report.problems) >= self.max_problems:
+        stopped = False
+        for chunk in rows:
+            leaves: list[bytes] = []
+            add_leaf = leaves.append
+            for position, row in enumerate(chunk):
+                seq, prev, stored, data = row
+                leaf = sha(b"\x00" + data).digest()
+                if seq == expected and prev == chain and sha(prev + leaf).digest() == stored:
+                    add_leaf(leaf)
+                    append_recent((stored, seq))
+                    chain, expected = stored, seq + 1
+                    if seq >= next_size >= 0:
+                        self._absorb(leaves)
+                        leaves.clear()
+                        next_size = self._check_heads(seq, stored)
+                    continue
+                self._absorb(leaves)
+                leaves.clear()
+                ahead = chunk[position + 1:position + 1 + _LOOKAHEAD]
+                if len(ahead) < _LOOKAHEAD:
+                    ahead += rows.peek(_LOOKAHEAD - len(ahead))
+                self.expected, self.chain, self.chain_seq = expected, chain, expected - 1
+                self._classify(row, leaf, ahead)
+                self.tree_intact = False
+                chain, expected = stored, max(expected, seq + 1)
+                if len(report.problems) >= self.max_problems:
+                    count += position + 1
+                    stopped = True
+                    break
+            if stopped:
                 break
+            self._absorb(leaves)
+            count += len(chunk)
+            if progress is not None:
+                progress(count, total)
         report.events = count
         report.last_seq = seq
+
+    def _absorb(self, leaves: list[bytes]) -> None:
+        """Add accepted leaf hashes to the tree while it is still intact."""
+        if leaves and self.tree_intact:
+            self.frontier.extend(leaves)
 
     def problem(self, kind: str, seq: int | None, message: str) -> None:
         self.report.problems.append(Problem(kind, seq, message))
@@ -248,7 +271,7 @@ class _Checker:
                 self.tree_intact = False
         return self.heads[self.next_head].tree_size if self.next_head < len(self.heads) else -1
 
-    def _classify(self, row: Row, leaf: bytes, rows: _Rows) -> None:
+    def _classify(self, row: Row, leaf: bytes, ahead: list[Row]) -> None:
         seq, prev, stored, _ = row
         intact = _sha256(prev + leaf).digest() == stored
         if seq < self.expected:
@@ -258,7 +281,6 @@ class _Checker:
             gap = f"seq {self.expected}" if seq == self.expected + 1 else f"seq {self.expected} to {seq - 1}"
             self.problem("deleted", self.expected, f"events are missing: {gap} (deleted)")
             return
-        ahead = rows.peek(_LOOKAHEAD)
         if not intact:
             if ahead and ahead[0][1] == self.chain:
                 self.problem("inserted", seq, f"event seq {seq} does not belong to the chain: the next event "

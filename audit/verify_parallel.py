@@ -18,9 +18,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from audit.checkpoints import BLOCK
-from audit.merkle import Frontier, node_hash, root_of
+from audit.merkle import Frontier, node_hash, perfect_root
 from audit.models import AuditEventRow
-from audit.store import iter_leaf_rows
+from audit.store import iter_leaf_chunks
 from audit.verify import Problem, Report, _Checker, _Rows, _signed_heads, _SignedHead, _start
 
 __all__ = ["verify_parallel"]
@@ -29,17 +29,17 @@ _HEIGHT = BLOCK.bit_length() - 1  # a block is a perfect subtree of this height
 
 
 class _Blocks:
-    """Collects complete-block hashes; duck-types the ``append`` of a Frontier."""
+    """Collects complete-block hashes; duck-types the ``extend`` of a Frontier."""
 
     def __init__(self) -> None:
         self.leaves: list[bytes] = []
         self.blocks: list[bytes] = []
 
-    def append(self, leaf: bytes) -> None:
-        self.leaves.append(leaf)
-        if len(self.leaves) == BLOCK:
-            self.blocks.append(root_of(self.leaves))
-            self.leaves = []
+    def extend(self, leaves: list[bytes]) -> None:
+        pending = self.leaves + leaves if self.leaves else list(leaves)
+        complete = len(pending) - len(pending) % BLOCK
+        self.blocks.extend(perfect_root(pending[start:start + BLOCK]) for start in range(0, complete, BLOCK))
+        self.leaves = pending[complete:]
 
 
 class _RangeChecker(_Checker):
@@ -72,7 +72,8 @@ def _verify_range(url: str, first: int, last: int, chain: bytes | None, sizes: l
                 chain = bytes(stored) if stored is not None else b""
             report = Report()
             checker = _RangeChecker(report, sizes, start=first - 1, chain=chain, max_problems=max_problems)
-            checker.run(_Rows(iter_leaf_rows(session.connection(), first=first, last=last)), progress=None, total=0)
+            checker.run(_Rows(iter_leaf_chunks(session.connection(), first=first, last=last)), progress=None,
+                        total=0)
     finally:
         engine.dispose()
     return {"problems": [(p.kind, p.seq, p.message) for p in report.problems], "events": report.events,

@@ -24,6 +24,7 @@ import csv
 import http.server
 import json
 import os
+import resource
 import secrets
 import shutil
 import socket
@@ -177,13 +178,14 @@ def prepare(work: Path, *, database_url: str, upstream: Upstream) -> dict[str, A
 
 @contextmanager
 def server(*, kind: str, workers: int, database_url: str, federation: Path, work: Path, issuer: str | None = None,
-           log_name: str = "server.log") -> Iterator[str]:
-    """A server on a free port; its issuer is its own address unless ``issuer`` names a shared one."""
+           log_name: str = "server.log", log_level: str = "info") -> Iterator[tuple[str, int]]:
+    """A server on a free port, yielding (base URL, process id); its issuer is its own address unless
+    ``issuer`` names a shared one."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("IAM_")}
     env.update(IAM_DATABASE_URL=database_url, IAM_SECRET_KEY=SECRET_KEY, IAM_FEDERATION_FILE=str(federation),
-               IAM_ISSUER=issuer or base, IAM_MIGRATE_ON_START="false")
+               IAM_ISSUER=issuer or base, IAM_MIGRATE_ON_START="false", IAM_LOG_LEVEL=log_level)
     if kind == "granian":
         command = [GRANIAN, "--interface", "asgi", "--factory", "--workers", str(workers), "--host", "127.0.0.1",
                    "--port", str(port), "--loop", "uvloop", "--no-ws", "iam.asgi:app_from_environment"]
@@ -201,11 +203,33 @@ def server(*, kind: str, workers: int, database_url: str, federation: Path, work
                 time.sleep(0.2)
         else:
             raise SystemExit(f"the server did not start; see {work / log_name}")
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+def _tree_cpu_seconds(root: int) -> float:
+    """User + system CPU time of a process and all its descendants (from /proc), in seconds."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        total += times.get(pid, 0.0)
+        stack.extend(child for child, parent in parents.items() if parent == pid)
+    return total
 
 
 def _lua(work: Path, name: str, *, path: str, authorization: str, bodies: list[str]) -> Path:
@@ -232,13 +256,20 @@ end
     return script
 
 
-def _wrk(url: str, script: Path, *, connections: int, duration: int) -> dict[str, Any]:
+def _wrk(url: str, script: Path, *, connections: int, duration: int, server_pid: int) -> dict[str, Any]:
+    """One wrk run; also the CPU seconds the server (all workers) and wrk itself used during it."""
     threads = min(2, connections)
+    server_before = _tree_cpu_seconds(server_pid)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
                              "--timeout", "5s", "-s", str(script), url], capture_output=True, text=True,
                             check=True, timeout=duration + 60).stdout
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
     result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+    result["server_cpu"] = _tree_cpu_seconds(server_pid) - server_before
+    result["wrk_cpu"] = (children_after.ru_utime + children_after.ru_stime
+                         - children_before.ru_utime - children_before.ru_stime)
     return result
 
 
@@ -254,6 +285,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
     parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder")
     parser.add_argument("--scenarios", default="client_credentials,exchange,exchange_patient,introspect")
+    parser.add_argument("--log-level", default="info", choices=["info", "warning"],
+                        help="the server's log level; info writes one JSON access-log line per request")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
@@ -263,11 +296,12 @@ def main() -> None:
     started = time.monotonic()
     setup = prepare(work, database_url=database_url, upstream=upstream)
     print(f"# set-up {time.monotonic() - started:.1f} s; {len(setup['pairs'])} users; database "
-          f"{database_url.split(':')[0]}; server {args.server} x{args.workers}; load before: {os.getloadavg()}")
+          f"{database_url.split(':')[0]}; server {args.server} x{args.workers}; log level {args.log_level}; "
+          f"load before: {os.getloadavg()}")
     clients = setup["clients"]
     pairs = setup["pairs"]
     with server(kind=args.server, workers=args.workers, database_url=database_url, federation=setup["federation"],
-                work=work) as base:
+                work=work, log_level=args.log_level) as (base, server_pid):
         cc_token = httpx2.post(f"{base}/oauth2/token", data={"grant_type": "client_credentials"},
                                auth=clients["cc"]).json()["access_token"]
         subject_tokens = [upstream.token(national_id=nid, hpr_number=hpr) for nid, hpr, _ in pairs]
@@ -287,16 +321,23 @@ def main() -> None:
             "Authorization": authorization, "Content-Type": "application/x-www-form-urlencoded"})
         if probe.status_code != 200:
             raise SystemExit(f"a patient-bound exchange failed: {probe.status_code} {probe.text}")
-        print(f"{'scenario':20} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+        print(f"{'scenario':20} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+              f"{'server CPU/req':>15} {'wrk CPU/req':>12} {'req/s on 2 free cores':>22}")
         for name in args.scenarios.split(","):
             path, authorization, bodies = scenarios[name]
             script = _lua(work, name, path=path, authorization=authorization, bodies=bodies)
-            _wrk(f"{base}{path}", script, connections=args.connections, duration=2)  # warm every worker's caches
-            result = _wrk(f"{base}{path}", script, connections=args.connections, duration=args.duration)
+            url = f"{base}{path}"
+            _wrk(url, script, connections=args.connections, duration=2, server_pid=server_pid)  # warm the caches
+            result = _wrk(url, script, connections=args.connections, duration=args.duration, server_pid=server_pid)
             rate = result["requests"] / (result["duration_us"] / 1e6)
             errors = result["status_errors"] + result["socket_errors"]
+            server_us = result["server_cpu"] / result["requests"] * 1e6
+            wrk_us = result["wrk_cpu"] / result["requests"] * 1e6
+            # What the two cores would serve if nothing else ran: CPU per request of server and load generator.
+            capacity = 2 / ((server_us + wrk_us) / 1e6)
             print(f"{name:20} {args.connections:>5} {rate:>9,.0f} {result['p50_us'] / 1000:>8.1f} "
-                  f"{result['p99_us'] / 1000:>8.1f} {errors:>7}", flush=True)
+                  f"{result['p99_us'] / 1000:>8.1f} {errors:>7} {server_us:>12.0f} µs {wrk_us:>9.0f} µs "
+                  f"{capacity:>22,.0f}", flush=True)
     upstream.close()
     print(f"# load after: {os.getloadavg()}")
     shutil.rmtree(work, ignore_errors=True)

@@ -64,7 +64,7 @@ def main() -> None:
     with ExitStack() as stack:
         nodes = [stack.enter_context(server(kind="uvicorn", workers=1, database_url=args.database_url,
                                             federation=federation, work=work, issuer="http://iam.region.test",
-                                            log_name=f"node-{number}.log")) for number in (1, 2)]
+                                            log_name=f"node-{number}.log"))[0] for number in (1, 2)]
         first, second = nodes
         with httpx2.Client(timeout=5) as http:
             for _ in range(args.rounds):

@@ -107,7 +107,7 @@ class ChangeBus:
                     connection = self._connect_postgres()
                     self._resync_all()
                 while not self._stop.is_set():
-                    for notice in connection.notifies(timeout=0.5):
+                    for notice in connection.notifies(timeout=0.1):
                         self._deliver(notice.channel.removeprefix("iam_"), notice.payload)
             except psycopg.OperationalError:
                 _log.warning("change bus lost its PostgreSQL connection; reconnecting")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -24,7 +25,21 @@ DEMO_CLIENT_FILE = Path("var/demo-client.json")
 DEMO_LOADED_FILE = Path("var/demo-loaded.json")
 
 
+def _example_pair() -> tuple[str, str]:
+    """A (GP's HPR number, patient) pair with a GP-list relationship in the demo region."""
+    with (DEMO_DIR / "care_relationships.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["kind"] == "gp_list" and row["practitioner_hpr"] and not row["end"]:
+                return row["practitioner_hpr"], row["patient"]
+    raise click.ClickException("the demo region has no GP list relationship")
+
+
 def _walkthrough(base: str, client_id: str, client_secret: str) -> str:
+    hpr, patient = _example_pair()
+    example = json.dumps({
+        "subject": {"type": "user", "id": f"hpr:{hpr}"}, "action": {"name": "read"},
+        "resource": {"type": "patient_record", "id": patient, "properties": {"section": "notes"}},
+        "context": {"purpose_of_use": "TREAT"}})
     return f"""
 Demo region loaded. Call the API:
 
@@ -34,6 +49,13 @@ Demo region loaded. Call the API:
 
   # 2. call a protected endpoint
   curl -s -H "Authorization: Bearer $TOKEN" {base}/admin/v1/clients
+
+  # 3. may this GP read the notes of a patient on their list, for treatment? (AuthZEN; logged)
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+       {base}/access/v1/evaluation -d '{example}'
+
+  # 4. who looked at that patient's record? (the access log, newest first)
+  curl -s -H "Authorization: Bearer $TOKEN" '{base}/audit/v1/events?patient={patient}'
 
   # discovery, keys, health: open
   curl -s {base}/.well-known/openid-configuration

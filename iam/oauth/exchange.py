@@ -150,14 +150,17 @@ class TokenExchangeService:
     # -- the subject token -------------------------------------------------------------------------------
 
     def _login(self, subject_token: str, *, dpop_jkt: str | None) -> _Login:
-        try:
-            jws = rfc7515.parse(subject_token)
-            issuer = jws.unverified_claims().get("iss")
-        except rfc7515.MalformedJWS:
-            raise InvalidRequest("subject_token refused: it is not a well-formed JWT") from None
-        if issuer == self._tokens.issuer:
-            return self._own_login(subject_token, dpop_jkt=dpop_jkt)
-        identity = self._federation.verify(jws, now=int(time.time()))
+        now = int(time.time())
+        identity = self._federation.remembered(subject_token, now=now)
+        if identity is None:
+            try:
+                jws = rfc7515.parse(subject_token)
+                issuer = jws.unverified_claims().get("iss")
+            except rfc7515.MalformedJWS:
+                raise InvalidRequest("subject_token refused: it is not a well-formed JWT") from None
+            if issuer == self._tokens.issuer:
+                return self._own_login(subject_token, dpop_jkt=dpop_jkt)
+            identity = self._federation.verify(subject_token, jws, now=now)
         account = self._accounts.by_identifier(national_id=identity.national_id, hpr_number=identity.hpr_number)
         if account is None:
             _log.info("token exchange for an unknown person", extra={"issuer": identity.issuer})

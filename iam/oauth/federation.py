@@ -13,6 +13,7 @@ Keys are fetched through the discovery document's ``jwks_uri`` and cached by :cl
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ __all__ = ["Federation", "FederationConfig", "TrustedIssuer", "UpstreamIdentity"
 
 CLOCK_SKEW_SECONDS = 30
 _DISCOVERY_REFRESH_SECONDS = 3600.0
+_MAX_REMEMBERED = 50_000
 
 # Claim names of the national login service for health personnel.
 HELSEID_CLAIMS = {
@@ -104,6 +106,7 @@ class UpstreamIdentity:
     security_level: int | None
     name: str | None
     issued_at: int | None
+    expires_at: int
     min_security_level: int
 
 
@@ -183,14 +186,38 @@ def _reject(message: str) -> InvalidRequest:
 
 
 class Federation:
+    """Verifies upstream tokens. A verified token's identity is remembered (by the token's SHA-256) until it
+    expires: a clinical app exchanges the same login token again at every patient switch, and verifying
+    its signature again would prove nothing new. What may change meanwhile, the account, is checked anew
+    on every exchange by the caller."""
+
     def __init__(self, config: FederationConfig, *, fetch: Fetcher = fetch_json) -> None:
         self._upstreams = {issuer.issuer: _Upstream(issuer, fetch) for issuer in config.issuers}
+        self._verified: dict[bytes, UpstreamIdentity] = {}
+        self._lock = threading.Lock()
+
+    def remembered(self, token: str, *, now: int) -> UpstreamIdentity | None:
+        """The identity of a token verified before and not yet expired, else None."""
+        identity = self._verified.get(hashlib.sha256(token.encode()).digest())
+        if identity is None or identity.expires_at + CLOCK_SKEW_SECONDS <= now:
+            return None
+        return identity
+
+    def _remember(self, token: str, identity: UpstreamIdentity, *, now: int) -> None:
+        with self._lock:
+            if len(self._verified) >= _MAX_REMEMBERED:
+                self._verified = {key: known for key, known in self._verified.items()
+                                  if known.expires_at + CLOCK_SKEW_SECONDS > now}
+                if len(self._verified) >= _MAX_REMEMBERED:
+                    self._verified.clear()
+            self._verified[hashlib.sha256(token.encode()).digest()] = identity
 
     def trusts(self, issuer: object) -> bool:
         return isinstance(issuer, str) and issuer in self._upstreams
 
-    def verify(self, jws: rfc7515.CompactJWS, *, now: int) -> UpstreamIdentity:
-        """Verify a parsed upstream token: signature with the issuer's published key, then iss, aud, exp, nbf.
+    def verify(self, token: str, jws: rfc7515.CompactJWS, *, now: int) -> UpstreamIdentity:
+        """Verify an upstream token (``jws`` is ``token`` parsed): signature with the issuer's published key,
+        then iss, aud, exp, nbf; remember it.
 
         The token's unverified ``iss`` only selects which keys may verify it. Raises InvalidRequest
         (RFC 8693 §2.2.2) saying why.
@@ -212,7 +239,9 @@ class Federation:
         if not any(rfc7515.verify(jws, key=key.key, alg=str(alg)) for key in candidates):
             raise _reject(f"the signature does not verify with the keys of issuer '{issuer}'")
         _check_claims(claims, config=config, now=now)
-        return self._identity(claims, config=config, now=now)
+        identity = self._identity(claims, config=config, now=now)
+        self._remember(token, identity, now=now)
+        return identity
 
     @staticmethod
     def _identity(claims: dict[str, Any], *, config: TrustedIssuer, now: int) -> UpstreamIdentity:
@@ -234,6 +263,6 @@ class Federation:
         return UpstreamIdentity(
             issuer=config.issuer, subject=str(claims["sub"]), national_id=text(names.national_id),
             hpr_number=text(names.hpr_number), security_level=level, name=text(names.name),
-            issued_at=issued_at if isinstance(issued_at, int) else None,
+            issued_at=issued_at if isinstance(issued_at, int) else None, expires_at=int(claims["exp"]),
             min_security_level=config.min_security_level,
         )

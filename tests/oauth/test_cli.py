@@ -6,10 +6,16 @@ import json
 from pathlib import Path
 
 import jwt
+from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.cli_helpers import run_iam
+from iam.cli import cli
 from tests.conftest import TEST_SECRET_KEY
+
+
+def run_iam(*args: str, env: dict[str, str]) -> Result:
+    """The ``iam`` command in this process (the installed entry point is exercised by tests/test_cli.py)."""
+    return CliRunner().invoke(cli, list(args), env=env)
 
 
 def _env(database_url: str) -> dict[str, str]:
@@ -22,19 +28,19 @@ def test_register_a_private_key_jwt_exchange_client_then_disable_it(database_url
     jwks.write_text(json.dumps({"keys": [{**public, "kid": "k1", "alg": "ES256"}]}))
     registered = run_iam("client", "register", "journal", "--grant-type", "token-exchange", "--auth-method",
                          "private_key_jwt", "--jwks-file", str(jwks), "--audience", "https://journal.test",
-                         env=_env(database_url), cwd=tmp_path)
-    assert registered.returncode == 0, registered.stderr
+                         env=_env(database_url))
+    assert registered.exit_code == 0, registered.output
     created = json.loads(registered.stdout)
     assert created["client_secret"] is None
     assert created["grant_types"] == ["urn:ietf:params:oauth:grant-type:token-exchange"]
     assert created["token_endpoint_auth_method"] == "private_key_jwt"
     assert created["exchange_audiences"] == ["https://journal.test"]
-    disabled = run_iam("client", "disable", created["client_id"], env=_env(database_url), cwd=tmp_path)
-    assert (disabled.returncode, disabled.stdout) == (0, f"client {created['client_id']} disabled\n")
+    disabled = run_iam("client", "disable", created["client_id"], env=_env(database_url))
+    assert (disabled.exit_code, disabled.stdout) == (0, f"client {created['client_id']} disabled\n")
 
 
-def test_bad_registration_is_one_line_and_exit_1(database_url: str, tmp_path: Path) -> None:
+def test_bad_registration_is_one_line_and_exit_1(database_url: str) -> None:
     result = run_iam("client", "register", "app", "--scope", "authz", "--auth-method", "private_key_jwt",
-                     env=_env(database_url), cwd=tmp_path)
-    assert (result.returncode, result.stderr) == (
+                     env=_env(database_url))
+    assert (result.exit_code, result.stderr) == (
         1, "error: a private_key_jwt client needs its public keys: give jwks or jwks_uri, not both\n")

@@ -43,11 +43,15 @@ class Publisher:
             keys.append({**jwk, "kid": kid, "alg": "ES256", "use": "sig"})
         return {"keys": keys}
 
-    def token(self, **claims: Any) -> rfc7515.CompactJWS:
+    def token(self, **claims: Any) -> str:
         kid, key = self.keys[0]
         now = int(time.time())
         payload = {"iss": HELSEID, "sub": "abc", "aud": "nhn:iam", "iat": now, "exp": now + 300, **claims}
-        return rfc7515.parse(jwt.encode(payload, key, algorithm="ES256", headers={"kid": kid}))
+        return jwt.encode(payload, key, algorithm="ES256", headers={"kid": kid})
+
+
+def _verify(federation: Federation, token: str) -> Any:
+    return federation.verify(token, rfc7515.parse(token), now=int(time.time()))
 
 
 def _helseid(publisher: Publisher) -> Federation:
@@ -59,9 +63,9 @@ def _helseid(publisher: Publisher) -> Federation:
 
 def test_helseid_preset_maps_its_claims() -> None:
     publisher = Publisher()
-    identity = _helseid(publisher).verify(publisher.token(**{
+    identity = _verify(_helseid(publisher), publisher.token(**{
         "helseid://claims/identity/pid": "02818012023", "helseid://claims/hpr/hpr_number": "9100001",
-        "helseid://claims/identity/security_level": "4", "name": "Kari Lege"}), now=int(time.time()))
+        "helseid://claims/identity/security_level": "4", "name": "Kari Lege"}))
     assert (identity.national_id, identity.hpr_number, identity.security_level, identity.name) == (
         "02818012023", "9100001", 4, "Kari Lege")
     assert identity.min_security_level == 4
@@ -70,10 +74,21 @@ def test_helseid_preset_maps_its_claims() -> None:
 def test_a_rotated_upstream_key_is_fetched_when_a_token_names_it() -> None:
     publisher = Publisher()
     federation = _helseid(publisher)
-    federation.verify(publisher.token(), now=int(time.time()))
+    _verify(federation, publisher.token())
     publisher.rotate()
-    federation.verify(publisher.token(), now=int(time.time()))
+    _verify(federation, publisher.token())
     assert publisher.fetched == [f"{HELSEID}/.well-known/openid-configuration", f"{HELSEID}/jwks", f"{HELSEID}/jwks"]
+
+
+def test_a_verified_token_is_remembered_until_it_expires() -> None:
+    publisher = Publisher()
+    federation = _helseid(publisher)
+    token = publisher.token()
+    identity = _verify(federation, token)
+    now = int(time.time())
+    assert federation.remembered(token, now=now) == identity
+    assert federation.remembered(token, now=now + 400) is None
+    assert federation.remembered(publisher.token(sub="other"), now=now) is None
 
 
 def test_unknown_kids_refetch_at_most_once_per_interval() -> None:
@@ -96,10 +111,9 @@ def test_unreachable_key_set_is_reported() -> None:
 def test_discovery_document_for_another_issuer_is_refused() -> None:
     publisher = Publisher()
     config = FederationConfig.model_validate({"issuers": [{"issuer": "https://other.test", "audiences": ["a"]}]})
-    token = rfc7515.parse(jwt.encode({"iss": "https://other.test"}, publisher.keys[0][1], algorithm="ES256",
-                                     headers={"kid": "k1"}))
+    token = jwt.encode({"iss": "https://other.test"}, publisher.keys[0][1], algorithm="ES256", headers={"kid": "k1"})
     with pytest.raises(InvalidRequest) as raised:
-        Federation(config, fetch=publisher.fetch).verify(token, now=int(time.time()))
+        _verify(Federation(config, fetch=publisher.fetch), token)
     assert raised.value.message == (
         "subject_token refused: the keys of issuer 'https://other.test' cannot be fetched (the discovery document "
         "at https://other.test/.well-known/openid-configuration is not for issuer https://other.test)")
@@ -108,9 +122,9 @@ def test_discovery_document_for_another_issuer_is_refused() -> None:
 def test_disallowed_algorithm_is_refused() -> None:
     publisher = Publisher()
     shared = "a-shared-secret-of-32-bytes-or-more"
-    token = rfc7515.parse(jwt.encode({"iss": HELSEID, "sub": "a"}, shared, algorithm="HS256"))
+    token = jwt.encode({"iss": HELSEID, "sub": "a"}, shared, algorithm="HS256")
     with pytest.raises(InvalidRequest) as raised:
-        _helseid(publisher).verify(token, now=int(time.time()))
+        _verify(_helseid(publisher), token)
     assert raised.value.message == f"subject_token refused: algorithm 'HS256' is not allowed for issuer '{HELSEID}'"
 
 
