@@ -28,9 +28,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.chain import GENESIS
-from audit.merkle import Frontier, root_of
+from audit.merkle import Frontier, perfect_root
 from audit.models import AuditEventRow, CheckpointRow, MerkleBlockRow, RetentionRow
-from audit.store import iter_leaf_rows
+from audit.store import iter_leaf_chunks
 from iam.db.base import utc_now
 from iam.errors import APIError
 from iam.oauth.keys import KeyRing
@@ -194,22 +194,27 @@ class Checkpointer:
         expected = first
         block: list[bytes] = []
         blocks: list[tuple[int, bytes]] = []
-        for seq, prev, stored, leaf_text in iter_leaf_rows(connection, first=first, last=newest):
-            if seq != expected:
-                raise ChainBroken(f"event seq {expected} is missing from the access log; run 'iam audit verify'")
-            expected += 1
-            leaf = _sha256(b"\x00" + leaf_text.encode()).digest()
-            if seq > size:
-                if prev != chain or _sha256(prev + leaf).digest() != stored:
-                    raise ChainBroken(f"event seq {seq} does not chain to its predecessor; run 'iam audit verify'")
-                frontier.append(leaf)
-                chain = stored
-                if progress is not None and seq % 100_000 == 0:
-                    progress(seq - size, newest - size)
-            block.append(leaf)
-            if seq % BLOCK == 0:
-                blocks.append((seq // BLOCK - 1, root_of(block)))
-                block = []
+        sha = _sha256
+        for rows in iter_leaf_chunks(connection, first=first, last=newest):
+            new: list[bytes] = []
+            for seq, prev, stored, data in rows:
+                if seq != expected:
+                    raise ChainBroken(f"event seq {expected} is missing from the access log; run 'iam audit verify'")
+                expected += 1
+                leaf = sha(b"\x00" + data).digest()
+                if seq > size:
+                    if prev != chain or sha(prev + leaf).digest() != stored:
+                        raise ChainBroken(f"event seq {seq} does not chain to its predecessor; "
+                                          "run 'iam audit verify'")
+                    new.append(leaf)
+                    chain = stored
+                block.append(leaf)
+                if seq % BLOCK == 0:
+                    blocks.append((seq // BLOCK - 1, perfect_root(block)))
+                    block = []
+            frontier.extend(new)
+            if progress is not None:
+                progress(expected - 1 - size, newest - size)
         if frontier.size != newest:
             raise ChainBroken(f"the access log ends at seq {frontier.size}, expected {newest}")
         return frontier, chain, blocks

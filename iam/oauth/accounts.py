@@ -132,6 +132,12 @@ class AccountDirectory:
             return self._query(person_id=person_id)
         return self._by_person.get(person_id, lambda: self._query(person_id=person_id))
 
+    def cached_identifier(self, *, national_id: str | None, hpr_number: str | None) -> bool:
+        """Whether :meth:`by_identifier` would answer from memory, without a query."""
+        kind, value = ("national_id", national_id) if national_id else ("hpr_number", hpr_number)
+        person_id = self._aliases.get((kind, value or ""))
+        return person_id is not None and self._by_person.peek(person_id)[0]
+
     def by_identifier(self, *, national_id: str | None, hpr_number: str | None) -> Account | None:
         """The account a login maps to: by national id when the login has one, else by HPR number."""
         kind, value = ("national_id", national_id) if national_id else ("hpr_number", hpr_number)

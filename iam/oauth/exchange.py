@@ -104,6 +104,15 @@ class TokenExchangeService:
         self._ttl = ttl
         self._section = decision_section
 
+    def answers_from_memory(self, request: TokenExchangeRequest, care: CareContextRequest | None) -> bool:
+        """Whether :meth:`exchange` would do no I/O: no patient (the decision engine may query), an upstream
+        token verified before, and its account cached. The caller may then skip the worker thread."""
+        if care is not None and care.patient is not None:
+            return False
+        identity = self._federation.remembered(request.subject_token, now=int(time.time()))
+        return identity is not None and self._accounts.cached_identifier(national_id=identity.national_id,
+                                                                         hpr_number=identity.hpr_number)
+
     def exchange(self, request: TokenExchangeRequest, care: CareContextRequest | None,
                  context: ExchangeContext) -> ExchangeResult:
         """Steps 1-5 of the module docstring except writing the access log, which the caller does with the

@@ -142,13 +142,18 @@ class AuthorizationServer:
 
     async def _exchange(self, request: TokenRequest, client: Client, info: RequestInfo,
                         jkt: str | None) -> dict[str, Any]:
-        """RFC 8693: the decision work in a worker thread, then the durable access-log write awaited in the
-        event loop (no thread is held while the log commits), then the token or the refusal."""
+        """RFC 8693: the decision work (in a worker thread unless it needs no I/O), then the durable
+        access-log write awaited in the event loop (no thread is held while the log commits), then the token
+        or the refusal."""
         exchange = parse_token_exchange(request.params)
         care = care_request_from_params(request.params)
         context = ExchangeContext(client=client, scopes=request.scopes, dpop_jkt=jkt,
                                   source_address=info.source_address, request_id=info.request_id)
-        result = await to_thread.run_sync(self.exchange.exchange, exchange, care, context)
+        if self.exchange.answers_from_memory(exchange, care):
+            # All in memory, about 150 µs of CPU: cheaper here than the hop to a worker thread and back.
+            result = self.exchange.exchange(exchange, care, context)
+        else:
+            result = await to_thread.run_sync(self.exchange.exchange, exchange, care, context)
         writer = self._access_log()
         if writer is None:
             raise ServiceUnavailable("the access log is not running, so no token is exchanged")
