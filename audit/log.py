@@ -44,14 +44,6 @@ _sha256 = hashlib.sha256
 # Any constant works; it only has to be the same on every node sharing the database.
 APPEND_LOCK_ID = 0x1A0D17
 _INBOX_BATCH = 5000
-import os as _os
-from functools import lru_cache as _lru
-from audit.chain import INSERT_COLUMNS as _IC
-_MULTI = int(_os.environ.get("AUDIT_MULTI", "0"))
-@_lru(maxsize=None)
-def _multi_sql(n: int) -> str:
-    one = "(" + ",".join("?" * len(_IC)) + ")"
-    return f"INSERT INTO audit_events ({', '.join(_IC)}) VALUES " + ",".join([one] * n)
 
 
 class _Ticket:
@@ -323,11 +315,6 @@ class AccessLog:
                 with cursor.copy(self._insert) as copy:
                     for row in rows:
                         copy.write_row(row)
-            elif _MULTI:
-                from itertools import chain as _ch
-                for start in range(0, len(rows), _MULTI):
-                    part = rows[start:start + _MULTI]
-                    cursor.execute(_multi_sql(len(part)), list(_ch.from_iterable(part)))
             else:
                 cursor.executemany(self._insert, rows)
         if inbox_ids:

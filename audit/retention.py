@@ -40,7 +40,7 @@ from audit.events import AdminEvent
 from audit.log import AccessLog
 from audit.merkle import Frontier
 from audit.models import AuditEventRow, CheckpointRow, RetentionRow
-from audit.store import iter_leaf_rows
+from audit.store import iter_leaf_chunks
 from audit.verify import verify_log
 from iam.db.base import utc_now
 from iam.oauth.keys import KeyRing
@@ -119,7 +119,7 @@ def _state_at(session: Session, start: int, cut: int) -> tuple[Frontier, bytes]:
         frontier, chain = decode_frontier(anchor.frontier), anchor.chain_hash
     else:
         frontier, chain = Frontier(), GENESIS
-    for _seq, _prev, stored, leaf_text in iter_leaf_rows(session.connection(), first=start + 1, last=cut):
-        frontier.append(_sha256(b"\x00" + leaf_text.encode()).digest())
-        chain = stored
+    for rows in iter_leaf_chunks(session.connection(), first=start + 1, last=cut):
+        frontier.extend([_sha256(b"\x00" + data).digest() for _seq, _prev, _stored, data in rows])
+        chain = rows[-1][2]
     return frontier, chain

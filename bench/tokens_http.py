@@ -210,6 +210,18 @@ def server(*, kind: str, workers: int, database_url: str, federation: Path, work
         log.close()
 
 
+def fresh_postgres(url: str) -> None:
+    """Drop and create the database named by ``url`` (the benchmarks own theirs)."""
+    from sqlalchemy import create_engine, text
+
+    admin_url, name = url.rsplit("/", 1)
+    admin = create_engine(f"{admin_url}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+
 def _tree_cpu_seconds(root: int) -> float:
     """User + system CPU time of a process and all its descendants (from /proc), in seconds."""
     parents: dict[int, int] = {}
@@ -283,7 +295,8 @@ def main() -> None:
     parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
-    parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder")
+    parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder; a PostgreSQL "
+                        "database named here is dropped and created anew")
     parser.add_argument("--scenarios", default="client_credentials,exchange,exchange_patient,introspect")
     parser.add_argument("--log-level", default="info", choices=["info", "warning"],
                         help="the server's log level; info writes one JSON access-log line per request")
@@ -292,6 +305,8 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
     work = Path(tempfile.mkdtemp(prefix="bench-tokens-"))
     database_url = args.database_url or f"sqlite:///{work / 'iam.db'}"
+    if database_url.startswith("postgresql"):
+        fresh_postgres(database_url)
     upstream = Upstream()
     started = time.monotonic()
     setup = prepare(work, database_url=database_url, upstream=upstream)

@@ -21,25 +21,15 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx2
-from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tokens_http import SECRET_KEY, server
+from tokens_http import SECRET_KEY, fresh_postgres, server
 
 from iam.config import load_settings
 from iam.oauth.clients import register_client
 from iam.runtime import Runtime
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_revocation"
-
-
-def _fresh_postgres(url: str) -> None:
-    admin_url, name = url.rsplit("/", 1)
-    admin = create_engine(f"{admin_url}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
 
 
 def main() -> None:
@@ -49,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-revocation-"))
     if args.database_url.startswith("postgresql"):
-        _fresh_postgres(args.database_url)
+        fresh_postgres(args.database_url)
     federation = work / "federation.yaml"
     federation.write_text("issuers: []\n")
     runtime = Runtime.start(load_settings(database_url=args.database_url, secret_key=SECRET_KEY,
