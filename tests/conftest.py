@@ -79,7 +79,7 @@ def _empty_all_tables(url: str) -> None:
             "AND c.relname <> 'alembic_version'"
         )).scalars().all()
         for table in tables:
-            connection.execute(text(f'DELETE FROM "{table}"'))
+            connection.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608 - names from pg_class
         sequences = connection.execute(text(
             "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")).scalars().all()
         for sequence in sequences:
