@@ -1,4 +1,4 @@
-"""Run the installed ``iam`` command as a user would, and find free loopback ports."""
+"""Run the installed ``iam`` command as a user would, find free loopback ports, wait for a change to arrive."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 IAM = str(Path(sys.executable).parent / "iam")
 
@@ -24,3 +27,14 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def poll(call: Callable[[], Any], *, until: Callable[[Any], bool], seconds: float = 10.0) -> Any:
+    """Call until ``until(result)`` holds or ``seconds`` pass; return the last result (bounded wait for the
+    change bus, which delivers within a second; SQLite polls every 0.2 s)."""
+    deadline = time.monotonic() + seconds
+    result = call()
+    while not until(result) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        result = call()
+    return result

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from iam.oauth.clients import register_client
 from iam.runtime import Runtime
+from tests.cli_helpers import poll
 from tests.conftest import ISSUER
 from tests.oauth.conftest import ACCESS_TOKEN_TYPE, EXCHANGE, Live, Upstream
 from tests.oauth.staff import Staff, disable, suspend
@@ -199,16 +200,7 @@ def test_our_apis_refuse_a_disabled_accounts_token_once_the_notice_arrives(
     token = _person_token(client, runtime, upstream, person)
     assert client.get("/admin/v1/clients", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     disable(runtime, person)
-    refused = _poll(lambda: client.get("/admin/v1/clients", headers={"Authorization": f"Bearer {token}"}),
+    refused = poll(lambda: client.get("/admin/v1/clients", headers={"Authorization": f"Bearer {token}"}),
                     until=lambda response: response.status_code == 401)
     assert refused.json()["error_description"] == "the account is disabled"
 
-
-def _poll(call: Callable[[], Any], *, until: Callable[[Any], bool], seconds: float = 5.0) -> Any:
-    """The change bus delivers within a second (SQLite polls every 0.2 s); wait for it, boundedly."""
-    deadline = time.monotonic() + seconds
-    result = call()
-    while not until(result) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        result = call()
-    return result

@@ -16,19 +16,11 @@ from fastapi.testclient import TestClient
 
 from iam.oauth.clients import register_client
 from iam.runtime import Runtime
-from tests.cli_helpers import IAM, free_port, run_iam
+from tests.cli_helpers import IAM, free_port, poll, run_iam
 from tests.conftest import ISSUER, TEST_SECRET_KEY
 
 NODE_ISSUER = "http://iam.region.test"
 
-
-def _poll(call: Callable[[], Any], *, until: Callable[[Any], bool], seconds: float = 10.0) -> Any:
-    deadline = time.monotonic() + seconds
-    result = call()
-    while not until(result) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        result = call()
-    return result
 
 
 @pytest.fixture
@@ -43,7 +35,7 @@ def nodes(database_url: str, tmp_path: Any) -> Iterator[list[str]]:
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         for url in urls:
-            ready = _poll(lambda url=url: _get(f"{url}/readyz"), until=lambda status: status == 200, seconds=30)
+            ready = poll(lambda url=url: _get(f"{url}/readyz"), until=lambda status: status == 200, seconds=30)
             assert ready == 200, f"{url} did not become ready"
         yield urls
     finally:
@@ -73,7 +65,7 @@ def test_revocation_on_one_node_is_honoured_by_the_other(nodes: list[str], setti
     bearer = {"Authorization": f"Bearer {token['access_token']}"}
     assert httpx2.get(f"{second}/admin/v1/clients", headers=bearer).status_code == 200
     assert httpx2.post(f"{first}/oauth2/revoke", data={"token": token["access_token"]}, auth=app).status_code == 200
-    refused = _poll(lambda: httpx2.get(f"{second}/admin/v1/clients", headers=bearer),
+    refused = poll(lambda: httpx2.get(f"{second}/admin/v1/clients", headers=bearer),
                     until=lambda response: response.status_code == 401)
     assert refused.json()["error_description"] == "the token has been revoked"
 
@@ -95,7 +87,7 @@ def test_key_rotation_never_fails_a_verification(client: TestClient, runtime: Ru
     assert rotated.returncode == 0, rotated.stderr
     new_kid = rotated.stdout.split('"kid": "')[1].split('"')[0]
     # A resource server that fetches JWKS now, before the new key signs anything, already has it.
-    published = _poll(lambda: client.get("/oauth2/jwks").json()["keys"],
+    published = poll(lambda: client.get("/oauth2/jwks").json()["keys"],
                       until=lambda keys: {key["kid"] for key in keys} == {old_kid, new_kid})
     assert {key["kid"] for key in published} == {old_kid, new_kid}
     cached = {key["kid"]: jwt.PyJWK(key) for key in published}
