@@ -20,8 +20,10 @@ from sqlalchemy import Connection
 from audit.chain import CANONICAL_FIELDS, FORMAT, GENESIS, INSERT_COLUMNS, SEPARATOR, db_time
 
 __all__ = [
+    "HEAD_SQL",
     "Head",
     "existing_bodies",
+    "head_from_row",
     "insert_sql",
     "iter_leaf_chunks",
     "iter_leaf_rows",
@@ -85,10 +87,18 @@ class Head:
         self.recorded_at = recorded_at
 
 
+#: The chain head's row (seq, hash, recorded_at); see :func:`head_from_row`.
+HEAD_SQL = "SELECT seq, hash, recorded_at FROM audit_events ORDER BY seq DESC LIMIT 1"
+
+
 def read_head(cursor: Any, postgres: bool) -> Head:
     """Read the chain head with a raw DB-API cursor; the caller holds the append lock."""
-    cursor.execute("SELECT seq, hash, recorded_at FROM audit_events ORDER BY seq DESC LIMIT 1")
-    row = cursor.fetchone()
+    cursor.execute(HEAD_SQL)
+    return head_from_row(cursor, cursor.fetchone(), postgres)
+
+
+def head_from_row(cursor: Any, row: Any, postgres: bool) -> Head:
+    """The head from the row :data:`HEAD_SQL` returned (None: no events, perhaps all removed by retention)."""
     if row is None:
         anchor = _retention_anchor(cursor)
         if anchor is not None:

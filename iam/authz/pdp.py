@@ -89,7 +89,8 @@ class PolicyDecisionPoint:
         decisions = self.decide_all(requests, semantic)
         events = [self.access_event(d, caller) for d in decisions]
         try:
-            await self._log.record_many_async(events)
+            # Each event id is the decision's id, generated just now by the engine: no idempotency check.
+            await self._log.record_many_async(events, fresh=True)
         except AuditUnavailable as exc:
             return self._unlogged(decisions, exc)
         return decisions
@@ -102,7 +103,7 @@ class PolicyDecisionPoint:
         self._warm(requests)
         decisions = self.decide_all(requests, semantic)
         try:
-            self._log.record_many([self.access_event(d, caller) for d in decisions])
+            self._log.record_many([self.access_event(d, caller) for d in decisions], fresh=True)
         except AuditUnavailable as exc:
             return self._unlogged(decisions, exc)
         return decisions

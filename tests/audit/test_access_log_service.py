@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from audit.admin import record_admin_event
 from audit.errors import AuditUnavailable, EventConflict
-from audit.events import AccessEvent, AdminEvent
+from audit.events import AccessEvent, AdminEvent, new_event_id
+from audit.log import AccessLog
 from audit.query import SearchFilters, events_page
 from audit.verify import verify_log
+from iam.db import make_engine
 from iam.runtime import Runtime
 from tests.audit.conftest import full_event
+from tests.cli_helpers import poll
 
 EVENT_ID = "0b7c4f1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b"
 
@@ -69,6 +76,69 @@ def test_many_concurrent_callers_share_commits_and_the_chain_holds(runtime: Runt
     assert (len(set(ids)), report.events, report.ok) == (400, 400, True)
 
 
+def _append_from_another_process(url: str, callers: int, each: int) -> list[str]:
+    """One server process's writer: its own engine, AccessLog and writer thread, with concurrent callers."""
+    engine = make_engine(url)
+    log = AccessLog(engine, checkpoint_interval=0)
+    log.start()
+    ids: list[str] = []
+
+    def caller(index: int) -> None:
+        for number in range(each):
+            ids.append(log.record(full_event(request_id=f"req-{index}-{number}")))
+
+    threads = [threading.Thread(target=caller, args=(index,)) for index in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    log.close()
+    engine.dispose()
+    return ids
+
+
+def test_two_processes_append_concurrently_to_one_chain(database_url: str) -> None:
+    # Like uvicorn's workers: each process has its own writer; they share the chain through the append lock.
+    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
+        runs = [pool.submit(_append_from_another_process, database_url, 4, 50) for _ in range(2)]
+        ids = [event_id for run in runs for event_id in run.result()]
+    engine = make_engine(database_url)
+    report = verify_log(engine)
+    engine.dispose()
+    assert (len(set(ids)), report.events, report.ok) == (400, 400, True)
+
+
+def test_fresh_event_ids_are_stored_and_callers_ids_stay_idempotent(runtime: Runtime) -> None:
+    fresh = new_event_id()
+    stored = runtime.audit.record_many([full_event(event_id=fresh), full_event(event_id=new_event_id())],
+                                       fresh=True)
+    repeated = runtime.audit.record(full_event(event_id=fresh))
+    with pytest.raises(EventConflict):
+        runtime.audit.record(full_event(event_id=fresh, data_item="lab"))
+    assert (stored[0], repeated, len(all_events(runtime)), verify_log(runtime.engine).ok) == (fresh, fresh, 2, True)
+
+
+def test_event_ids_are_uuids_led_by_their_creation_time_in_milliseconds() -> None:
+    before = time.time_ns() // 1_000_000
+    event_id = new_event_id()
+    after = time.time_ns() // 1_000_000
+    parsed = uuid.UUID(event_id)
+    assert (parsed.version, parsed.variant, str(parsed)) == (7, uuid.RFC_4122, event_id)
+    assert before <= parsed.int >> 80 <= after
+
+
+def test_admin_events_are_sealed_within_the_interval_while_accesses_stream(runtime: Runtime) -> None:
+    with runtime.sessions.begin() as session:
+        kept = record_admin_event(session, AdminEvent(actor="client-hr", action="grant.create", target_id="g-1"))
+
+    def sealed_ids() -> list[object]:
+        runtime.audit.record(full_event())
+        return [event["event_id"] for event in all_events(runtime, kind="admin")]
+
+    assert poll(sealed_ids, until=lambda ids: ids == [kept]) == [kept]
+    assert verify_log(runtime.engine).ok
+
+
 def test_async_callers_are_answered_once_durable(runtime: Runtime) -> None:
     async def many() -> list[str]:
         return await asyncio.gather(*(runtime.audit.record_async(full_event()) for _ in range(50)))
@@ -105,11 +175,11 @@ def test_admin_event_commits_with_the_callers_transaction(runtime: Runtime) -> N
 def test_unwritable_log_raises_audit_unavailable_and_recovers(runtime: Runtime, database_url: str) -> None:
     engine = create_engine(database_url)
     with engine.begin() as connection:
-        connection.execute(text("ALTER TABLE audit_admin_inbox RENAME TO audit_admin_inbox_away"))
+        connection.execute(text("ALTER TABLE audit_events RENAME TO audit_events_away"))
     with pytest.raises(AuditUnavailable) as raised:
         runtime.audit.record(full_event())
     with engine.begin() as connection:
-        connection.execute(text("ALTER TABLE audit_admin_inbox_away RENAME TO audit_admin_inbox"))
+        connection.execute(text("ALTER TABLE audit_events_away RENAME TO audit_events"))
     engine.dispose()
     assert (raised.value.status, raised.value.code, raised.value.message) == (
         503, "audit_unavailable",
