@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from audit.events import AccessEvent, AdminEvent, new_event_id
@@ -91,7 +91,8 @@ def _flag(value: bool | None) -> str:
 class Prepared(NamedTuple):
     """An event ready to append: its id, the stored values after ``recorded_at`` and its leaf body.
 
-    ``values`` follow ``CANONICAL_FIELDS[1:]`` as the database takes them (times as text), ``body`` is the leaf
+    ``values`` follow ``CANONICAL_FIELDS[1:]`` as the database takes them (times as text on SQLite, as
+    ``datetime`` for PostgreSQL's binary COPY), ``body`` is the leaf
     data after the recorded time (also the content compared for idempotency), ``supplied`` says whether
     the caller chose the id (only then can it collide, and only then is it checked for idempotency).
     """
@@ -110,10 +111,12 @@ def prepare_access(event: AccessEvent, *, postgres: bool, fresh: bool = False) -
     # call per field, which is safe because every present text value is non-empty.
     event_id = event.event_id or new_event_id()
     e = event
-    iso = e.occurred_at.isoformat(" ", "microseconds")
-    stored_time = iso[:26] + "+00" if postgres else iso[:26]
+    when = e.occurred_at
+    if when.tzinfo is not UTC:  # validated events are UTC already; model_construct callers may not be
+        when = when.astimezone(UTC) if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    iso = when.isoformat(" ", "microseconds")
     values: tuple[object, ...] = (
-        event_id, "access", stored_time, e.action, e.outcome,
+        event_id, "access", when if postgres else iso[:26], e.action, e.outcome,
         e.user_id, e.user_national_id, e.user_hpr_number, e.user_name, e.role,
         e.legal_entity, e.point_of_care, e.department, e.patient, e.data_item,
         e.purpose_of_use, e.decision_id, e.policy_rule, e.emergency, e.self_granted, e.reason_text,
@@ -129,7 +132,7 @@ def prepare_access(event: AccessEvent, *, postgres: bool, fresh: bool = False) -
         e.token_jti or "", e.source_address or "", e.request_id or "", e.proxy_for or "",
         _flag(e.changed), "", "", "",
     ))
-    return Prepared(event_id, event.event_id is not None and not fresh, e.occurred_at, values, body)
+    return Prepared(event_id, event.event_id is not None and not fresh, when, values, body)
 
 
 def prepare_admin(event: AdminEvent, *, postgres: bool) -> Prepared:
@@ -137,7 +140,7 @@ def prepare_admin(event: AdminEvent, *, postgres: bool) -> Prepared:
     e = event
     details = json.dumps(e.details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     values: tuple[object, ...] = (
-        event_id, "admin", db_time(e.occurred_at, postgres), e.action, None,
+        event_id, "admin", e.occurred_at if postgres else db_time(e.occurred_at, False), e.action, None,
         e.actor, None, None, None, None,
         None, None, None, None, None,
         None, None, None, False, False, None,

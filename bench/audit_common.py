@@ -20,7 +20,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from audit.chain import FORMAT, SEPARATOR, prepare_access
 from audit.events import AccessEvent
-from audit.store import insert_sql, read_head
+from audit.store import COPY_TYPES, insert_sql, read_head
 from iam.db import make_engine, upgrade
 
 SECTIONS = ("notes", "medication", "lab", "imaging", "administrative", "mental_health")
@@ -104,6 +104,7 @@ def bulk_load(url: str, *, events: int, patients: int, users: int, seed: int = 1
         count = min(batch, events - done)
         recorded_at = datetime.now(UTC)
         recorded = recorded_at.isoformat(" ", "microseconds")[:26] + ("+00" if postgres else "")
+        stored: object = recorded_at if postgres else recorded
         prefix = f"{FORMAT}{SEPARATOR}{recorded[:10]}T{recorded[11:26]}Z{SEPARATOR}"
         rows = []
         for i in range(count):
@@ -111,10 +112,11 @@ def bulk_load(url: str, *, events: int, patients: int, users: int, seed: int = 1
             item = prepare_access(make_event(rng, patients=patients, users=users, when=when), postgres=postgres)
             seq += 1
             digest = sha(prev + sha(b"\x00" + (prefix + item.body).encode()).digest()).digest()
-            rows.append((seq, recorded, *item.values, prev, digest))
+            rows.append((seq, stored, *item.values, prev, digest))
             prev = digest
         if postgres:
             with cursor.copy(statement) as copy:
+                copy.set_types(COPY_TYPES)
                 for row in rows:
                     copy.write_row(row)
         else:

@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
 from multiprocessing import get_context
 
 import pytest
@@ -137,6 +138,14 @@ def test_admin_events_are_sealed_within_the_interval_while_accesses_stream(runti
 
     assert poll(sealed_ids, until=lambda ids: ids == [kept]) == [kept]
     assert verify_log(runtime.engine).ok
+
+
+def test_unvalidated_event_with_another_time_zone_is_stored_in_utc_and_verifies(runtime: Runtime) -> None:
+    # The decision engine builds its events without validation (model_construct); times may carry any zone.
+    oslo = full_event().model_dump() | {"occurred_at": datetime(2024, 5, 1, 10, 0, tzinfo=timezone(timedelta(hours=2)))}
+    runtime.audit.record(AccessEvent.model_construct(**oslo))
+    [stored] = all_events(runtime)
+    assert (stored["occurred_at"], verify_log(runtime.engine).ok) == (datetime(2024, 5, 1, 8, 0, tzinfo=UTC), True)
 
 
 def test_async_callers_are_answered_once_durable(runtime: Runtime) -> None:
