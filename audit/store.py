@@ -53,11 +53,23 @@ def leaf_sql(postgres: bool, *, with_recorded_at: bool = True) -> str:
     fields = CANONICAL_FIELDS if with_recorded_at else CANONICAL_FIELDS[1:]
     if not postgres:
         return _sqlite_leaf_sql(fields, with_recorded_at)
-    separator = "chr(31)"
-    parts = [_field_sql(name, postgres) for name in fields]
+    return _postgres_leaf_sql(fields, with_recorded_at)
+
+
+def _postgres_leaf_sql(fields: Sequence[str], with_recorded_at: bool) -> str:
+    """PostgreSQL: one ``concat`` call (NULL is the empty string, ``boolean::int`` is 1 or 0) instead of sixty
+    ``||`` and thirty ``coalesce``."""
+    parts: list[str] = []
+    for name in fields:
+        if name in _TIMES:
+            parts.append(_field_sql(name, True))
+        elif name in _FLAGS or name == "changed":
+            parts.append(f"{name}::int")  # changed may be NULL: empty, as the format wants
+        else:
+            parts.append(name)
     if with_recorded_at:
         parts.insert(0, f"'{FORMAT}'")
-    return f" || {separator} || ".join(parts)
+    return f"concat({', chr(31), '.join(parts)})"
 
 
 def _sqlite_leaf_sql(fields: Sequence[str], with_recorded_at: bool) -> str:

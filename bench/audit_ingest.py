@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/audit_ingest.py                          # SQLite and PostgreSQL, 20 s each
     .venv/bin/python bench/audit_ingest.py --databases sqlite --seconds 10 --callers 512
+    .venv/bin/python bench/audit_ingest.py --processes 2 --modes async      # two writer processes, one chain
 
 Many concurrent callers (asyncio tasks awaiting ``AccessLog.record_async``, as the HTTP decision path
 does; the same with ten events per call, as a batch of AuthZEN evaluations does; and threads calling
@@ -20,7 +21,9 @@ import json
 import random
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
+from multiprocessing import get_context
 
 from audit_common import make_event, percentile, scratch_database
 
@@ -82,8 +85,10 @@ def _thread_load(log: AccessLog, *, callers: int, seconds: float) -> tuple[int, 
     return len(flat), flat
 
 
-def run(kind: str, url: str, *, mode: str, callers: int, seconds: float,
-        checkpoint_interval: float) -> dict[str, object]:
+def _load(url: str, *, mode: str, callers: int, seconds: float, checkpoint_interval: float,
+          start_at: float) -> tuple[int, list[float], int, float, float]:
+    """One server process: its own AccessLog (writer thread) and callers. Returns events, latencies, commits,
+    CPU seconds and elapsed seconds of the load, which starts at ``start_at`` (wall clock) in every process."""
     engine = make_engine(url)
     sessions = make_session_factory(engine)
     keys = KeyRing(sessions, secret=b"k" * 40, alg="ES256")
@@ -91,6 +96,7 @@ def run(kind: str, url: str, *, mode: str, callers: int, seconds: float,
     log = AccessLog(engine, checkpointer=Checkpointer(engine, sessions, keys), checkpoint_interval=checkpoint_interval)
     log.start()
     log.record_many(_events(100))  # warm up: connection, caches
+    time.sleep(max(start_at - time.time(), 0))
     commits_before = log.stats["commits"]
     started, cpu = time.perf_counter(), time.process_time()
     if mode.startswith("async"):
@@ -101,10 +107,33 @@ def run(kind: str, url: str, *, mode: str, callers: int, seconds: float,
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     commits = log.stats["commits"] - commits_before
     log.close()
+    engine.dispose()
+    return count, latencies, commits, cpu, elapsed
+
+
+def run(kind: str, url: str, *, mode: str, callers: int, seconds: float, checkpoint_interval: float,
+        processes: int = 1) -> dict[str, object]:
+    """``processes`` > 1: that many processes append to the same database at once (like server workers),
+    each with ``callers`` callers; the numbers are their sums (CPU: per event, over all processes)."""
+    if processes == 1:
+        parts = [_load(url, mode=mode, callers=callers, seconds=seconds, checkpoint_interval=checkpoint_interval,
+                       start_at=0.0)]
+    else:
+        start_at = time.time() + 5 + processes  # time for every process to start and warm up
+        with ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_load, url, mode=mode, callers=callers, seconds=seconds, start_at=start_at,
+                                   checkpoint_interval=checkpoint_interval if index == 0 else 0.0)
+                       for index in range(processes)]
+            parts = [future.result() for future in futures]
+    count = sum(part[0] for part in parts)
+    latencies = [value for part in parts for value in part[1]]
+    commits, cpu, elapsed = sum(part[2] for part in parts), sum(part[3] for part in parts), max(p[4] for p in parts)
+    engine = make_engine(url)
     report = verify_log(engine)
     engine.dispose()
-    return {"database": kind, "mode": mode, "callers": callers, "events": count,
-            "events_per_s": round(count / elapsed), "ack_p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+    return {"database": kind, "mode": mode, "processes": processes, "callers": callers * processes,
+            "events": count, "events_per_s": round(count / elapsed),
+            "ack_p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
             "ack_p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
             "events_per_commit": round(count / max(commits, 1), 1),
             "process_cpu_us_per_event": round(cpu / max(count, 1) * 1e6, 1), "chain_verifies": report.ok}
@@ -120,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                              "threads: one event per blocking call")
     parser.add_argument("--callers", type=int, default=0, help="concurrent callers (default 1000 async, 128 threads)")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--processes", type=int, default=1,
+                        help="writer processes appending to one database at once, like server workers")
     parser.add_argument("--checkpoint-interval", type=float, default=10.0,
                         help="sign checkpoints this often during the run, as the service does (0: off)")
     args = parser.parse_args(argv)
@@ -128,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             callers = args.callers or {"async": 1000, "threads": 128}.get(mode, 100)
             with scratch_database(kind, postgres_url=args.postgres) as url:
                 print(json.dumps(run(kind, url, mode=mode, callers=callers, seconds=args.seconds,
-                                     checkpoint_interval=args.checkpoint_interval)), flush=True)
+                                     checkpoint_interval=args.checkpoint_interval, processes=args.processes)),
+                      flush=True)
     return 0
 
 
