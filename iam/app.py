@@ -1,4 +1,8 @@
-"""The application factory: one FastAPI app with every product area's router."""
+"""The application factory: one FastAPI app with every product area's router, and the hot routes beneath it.
+
+Request layers, outermost first: request context (id, access log line, metrics), the hot routes
+(:mod:`iam.http.hot`: decisions and tokens), then FastAPI with everything else.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from audit import fhir_routes as audit_fhir_routes
 from audit import people_routes as audit_people_routes
@@ -16,6 +21,7 @@ from iam.authz import routes as authz_routes
 from iam.config import Settings
 from iam.http import health
 from iam.http.errors import install_error_handlers
+from iam.http.hot import HotRoute, HotRoutes
 from iam.http.middleware import RequestContextMiddleware
 from iam.oauth import client_admin
 from iam.oauth import routes as oauth_routes
@@ -24,7 +30,7 @@ from provisioning import routes as provisioning_routes
 from provisioning.scheduler import start_scheduler
 from provisioning.scim import routes as scim_routes
 
-__all__ = ["create_app"]
+__all__ = ["ServiceApp", "create_app"]
 
 DESCRIPTION = """Identity and access management for a shared regional patient record.
 
@@ -32,7 +38,16 @@ Every API needs a bearer token with the right scope (get one at `POST /oauth2/to
 JWKS and the health endpoints."""
 
 
-def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
+class ServiceApp(FastAPI):
+    """FastAPI with the request-context middleware outermost and the hot routes in front of the framework."""
+
+    hot_routes: tuple[HotRoute, ...] = ()
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestContextMiddleware(HotRoutes(super().build_middleware_stack(), self.hot_routes))
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> ServiceApp:
     """Build the app. The runtime (database, keys) starts with the app unless one is handed in."""
 
     @asynccontextmanager
@@ -48,12 +63,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             if own:
                 app.state.runtime.close()
 
-    app = FastAPI(title="IAM for shared patient records", version=__version__, description=DESCRIPTION,
+    app = ServiceApp(title="IAM for shared patient records", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan)
     if runtime is not None:
         app.state.runtime = runtime
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    app.hot_routes = (*oauth_routes.HOT_ROUTES, *authz_routes.HOT_ROUTES)
     app.include_router(health.router)
     app.include_router(oauth_routes.router)
     app.include_router(client_admin.router)

@@ -26,6 +26,7 @@ def test_metrics_are_prometheus_text(client: TestClient) -> None:
 def test_every_response_carries_a_request_id(client: TestClient) -> None:
     generated = client.get("/healthz").headers["x-request-id"]
     assert len(generated) == 32
+    assert client.get("/healthz").headers["x-request-id"] != generated
     assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
 
 
@@ -73,3 +74,16 @@ def test_admin_api_refuses_an_unknown_scope(client: TestClient, access_token: ob
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_client_metadata"
     assert response.json()["error_description"] == "scope 'root' is not a known scope (see 'iam client scopes')"
+
+
+def test_hot_routes_share_the_error_shape_and_refuse_oversized_bodies(client: TestClient) -> None:
+    too_big = b'{"subject": "' + b"x" * (1 << 20) + b'"}'
+    response = client.post("/access/v1/evaluation", content=too_big, headers={"X-Request-ID": "big-1"})
+    assert response.status_code == 413
+    assert response.json() == {"error": "invalid_request", "request_id": "big-1",
+                               "error_description": f"the request body is larger than {1 << 20} bytes"}
+    assert response.headers["x-request-id"] == "big-1"
+    # Other methods on a hot path reach the framework, which knows only POST there.
+    assert client.get("/access/v1/evaluation").status_code == 405
+    metrics = client.get("/metrics").text
+    assert 'iam_http_requests_total{method="POST",route="/access/v1/evaluation",status="413"}' in metrics

@@ -5,8 +5,8 @@
   A deny is ``200 {"decision": false, ...}``; a malformed request is 400 ``invalid_request`` naming the field.
 * ``POST /access/v1/emergency`` (201), ``GET`` / ``DELETE /access/v1/emergency/{id}``: scope ``emergency``.
 
-The hot endpoints are ``async`` end to end (the token check is called directly rather than as a sync
-dependency, which FastAPI would run in a thread) and render JSON once, without response models.
+The two evaluation endpoints are hot routes (:mod:`iam.http.hot`): served beneath the framework, ``async``
+end to end, JSON rendered once without response models. Their FastAPI routes only document them.
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from iam.authz.reasons import explain
 from iam.authz.schemas import EmergencyCreate, EmergencyView
 from iam.authz.service import Actor
 from iam.errors import APIError
+from iam.http.hot import HotRequest, HotResponse, HotRoute, json_response, serve_through_framework
 from iam.http.middleware import request_id_of
-from iam.oauth.bearer import bearer_token, require_scope
+from iam.oauth.bearer import bearer_token, require_scope, verify_bearer
 from iam.oauth.rfc9068 import AccessTokenClaims
 from iam.runtime import Runtime, get_runtime
 
-__all__ = ["router"]
+__all__ = ["HOT_ROUTES", "router"]
 
 router = APIRouter(tags=["access decisions (AuthZEN)"])
 _authz_scope = require_scope("authz")
@@ -51,6 +52,11 @@ def _caller(request: Request, claims: AccessTokenClaims) -> Caller:
     client = request.client
     return Caller(client_id=claims.client_id, token_jti=claims.jti, source_address=client.host if client else None,
                   request_id=request_id_of(request.scope) or None)
+
+
+def _hot_caller(request: HotRequest, claims: AccessTokenClaims) -> Caller:
+    return Caller(client_id=claims.client_id, token_jti=claims.jti, source_address=request.client_host,
+                  request_id=request.request_id or None)
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
@@ -78,28 +84,28 @@ async def metadata(request: Request) -> Response:
     return _json(authzen.pdp_metadata(get_runtime(request).settings.issuer_url))
 
 
-@router.post("/access/v1/evaluation", summary="Access evaluation (AuthZEN §6)",
-             openapi_extra=_body_doc("EvaluationRequest"))
-async def evaluation(request: Request, claims: AccessTokenClaims = Depends(_authz)) -> Response:
-    runtime = get_runtime(request)
-    query = authzen.parse(EvaluationRequest, await request.body())
+async def evaluation(request: HotRequest) -> HotResponse:
+    """POST /access/v1/evaluation (AuthZEN §6)."""
+    claims = verify_bearer(request, "authz")
+    runtime: Runtime = request.app.state.runtime
+    query = authzen.parse(EvaluationRequest, request.body)
     decision_request = authzen.decision_request(query.subject, query.action, query.resource, query.context)
-    decisions = await runtime.authz.pdp.evaluate([decision_request], _caller(request, claims))
-    return _json(_render(runtime, decisions[0]))
+    decisions = await runtime.authz.pdp.evaluate([decision_request], _hot_caller(request, claims))
+    return json_response(_render(runtime, decisions[0]))
 
 
-@router.post("/access/v1/evaluations", summary="Access evaluations, boxcarred (AuthZEN §7)",
-             openapi_extra=_body_doc("EvaluationsRequest"))
-async def evaluations(request: Request, claims: AccessTokenClaims = Depends(_authz)) -> Response:
-    runtime = get_runtime(request)
-    query = authzen.parse(authzen.EvaluationsRequest, await request.body())
-    caller = _caller(request, claims)
+async def evaluations(request: HotRequest) -> HotResponse:
+    """POST /access/v1/evaluations (AuthZEN §7): boxcarred evaluations with the three semantics."""
+    claims = verify_bearer(request, "authz")
+    runtime: Runtime = request.app.state.runtime
+    query = authzen.parse(authzen.EvaluationsRequest, request.body)
+    caller = _hot_caller(request, claims)
     pdp = runtime.authz.pdp
     if not query.evaluations:
         if query.subject is None or query.action is None or query.resource is None:
             raise AuthZenRequestError("give an evaluations array, or subject, action and resource")
         single = authzen.decision_request(query.subject, query.action, query.resource, query.context)
-        return _json(_render(runtime, (await pdp.evaluate([single], caller))[0]))
+        return json_response(_render(runtime, (await pdp.evaluate([single], caller))[0]))
     semantic = query.options.evaluations_semantic if query.options else "execute_all"
     items: list[DecisionRequest | APIError] = []
     for index, item in enumerate(query.evaluations):
@@ -137,7 +143,23 @@ async def evaluations(request: Request, claims: AccessTokenClaims = Depends(_aut
             pending.append(entry)
     else:
         await run_pending()
-    return _json({"evaluations": results})
+    return json_response({"evaluations": results})
+
+
+HOT_ROUTES = (HotRoute("POST", "/access/v1/evaluation", evaluation),
+              HotRoute("POST", "/access/v1/evaluations", evaluations, max_body=4 << 20))
+
+
+@router.post("/access/v1/evaluation", summary="Access evaluation (AuthZEN §6)",
+             openapi_extra=_body_doc("EvaluationRequest"))
+async def evaluation_documented(request: Request) -> Response:
+    return await serve_through_framework(evaluation, request)
+
+
+@router.post("/access/v1/evaluations", summary="Access evaluations, boxcarred (AuthZEN §7)",
+             openapi_extra=_body_doc("EvaluationsRequest"))
+async def evaluations_documented(request: Request) -> Response:
+    return await serve_through_framework(evaluations, request)
 
 
 async def _search(request: Request, claims: AccessTokenClaims, kind: str) -> Response:

@@ -1,12 +1,15 @@
 """One JSON error shape for every API: ``{"error", "error_description", "request_id"}``.
 
 The shape follows RFC 6749 §5.2 so OAuth clients read it natively. No traceback ever reaches a client;
-unexpected errors are logged with the request id, which the client can quote to an operator.
+unexpected errors are logged with the request id, which the client can quote to an operator. The parts
+of an error response are built here once, for FastAPI's exception handlers and for the hot routes
+(:mod:`iam.http.hot`).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any, NamedTuple
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,17 +20,42 @@ from iam.errors import APIError
 from iam.http.middleware import request_id_of
 from iam.oauth.errors import OAuthError
 
-__all__ = ["error_response", "install_error_handlers"]
+__all__ = ["ErrorParts", "api_error_parts", "error_response", "install_error_handlers", "unexpected_error_parts"]
 
 _log = logging.getLogger("iam.errors")
 
 
+class ErrorParts(NamedTuple):
+    body: dict[str, Any]
+    status: int
+    headers: dict[str, str]
+
+
+def error_parts(request_id: str, *, status: int, code: str, message: str,
+                headers: dict[str, str] | None = None) -> ErrorParts:
+    body = {"error": code, "error_description": message, "request_id": request_id}
+    return ErrorParts(body, status, {"Cache-Control": "no-store", **(headers or {})})
+
+
+def api_error_parts(exc: APIError, request_id: str) -> ErrorParts:
+    if isinstance(exc, OAuthError) and exc.log_detail:
+        _log.info("oauth error", extra={"code": exc.code, "detail": exc.log_detail, "request_id": request_id})
+    return error_parts(request_id, status=exc.status, code=exc.code, message=exc.message, headers=exc.headers)
+
+
+def unexpected_error_parts(request_id: str) -> ErrorParts:
+    return error_parts(request_id, status=500, code="server_error",
+                       message="internal error; quote the request id to the operator")
+
+
+def _json(parts: ErrorParts) -> JSONResponse:
+    return JSONResponse(parts.body, status_code=parts.status, headers=parts.headers)
+
+
 def error_response(request: Request, *, status: int, code: str, message: str,
                    headers: dict[str, str] | None = None) -> JSONResponse:
-    request_id = request_id_of(request.scope)
-    body = {"error": code, "error_description": message, "request_id": request_id}
-    response_headers = {"Cache-Control": "no-store", **(headers or {})}
-    return JSONResponse(body, status_code=status, headers=response_headers)
+    return _json(error_parts(request_id_of(request.scope), status=status, code=code, message=message,
+                             headers=headers))
 
 
 def _describe_validation(exc: RequestValidationError) -> str:
@@ -41,11 +69,7 @@ def _describe_validation(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError) -> JSONResponse:
-        if isinstance(exc, OAuthError) and exc.log_detail:
-            _log.info("oauth error", extra={"code": exc.code, "detail": exc.log_detail,
-                                            "request_id": request_id_of(request.scope)})
-        return error_response(request, status=exc.status, code=exc.code, message=exc.message,
-                              headers=exc.headers)
+        return _json(api_error_parts(exc, request_id_of(request.scope)))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -60,5 +84,4 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log.exception("unhandled error", extra={"request_id": request_id_of(request.scope)})
-        return error_response(request, status=500, code="server_error",
-                              message="internal error; quote the request id to the operator")
+        return _json(unexpected_error_parts(request_id_of(request.scope)))

@@ -1,14 +1,17 @@
 """Pure ASGI middleware: request id, access log and Prometheus metrics in one pass.
 
-Pure ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task and a queue per request.
+Pure ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task and a queue per request. It is
+the outermost layer of the application (see :mod:`iam.app`), so every response, the hot routes' and the
+framework's error pages included, carries the request id and is counted and logged once.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -28,6 +31,37 @@ LATENCY = Histogram(
 )
 
 
+# A request id names a request in logs; it needs to be unique, not secret. A random per-process prefix
+# plus a counter is unique across processes and nodes and costs a fraction of a uuid4 (a system call).
+_ID_PREFIX = os.urandom(11).hex()
+_ID_COUNTER = itertools.count(1)
+
+
+def _new_id_prefix() -> None:
+    global _ID_PREFIX, _ID_COUNTER
+    _ID_PREFIX, _ID_COUNTER = os.urandom(11).hex(), itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
+
+
+def _new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):010x}"
+
+
+# prometheus_client's labels() takes a lock and builds a key on every call; the label sets are few.
+_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _observe(method: str, route: str, status: int, elapsed: float) -> None:
+    key = (method, route, status)
+    series = _series.get(key)
+    if series is None:
+        series = _series.setdefault(key, (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)))
+    series[0].inc()
+    series[1].observe(elapsed)
+
+
 def request_id_of(scope: Scope) -> str:
     state: dict[str, Any] = scope.get("state", {})
     return str(state.get("request_id", ""))
@@ -41,9 +75,13 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
         # A caller's id is echoed only when it is a harmless token, so it cannot inject into logs.
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else _new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -62,8 +100,7 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(scope["method"], route).observe(elapsed)
+            _observe(scope["method"], route, status, elapsed)
             client = scope.get("client")
             _log.info(
                 "request",

@@ -212,7 +212,8 @@ class AuthorizationServer:
         constraint, and that the token is not revoked and its client and account still active."""
         claims = self._tokens.verify(token)
         # The URL as we received it, and as our issuer names it (the two differ behind a proxy).
-        urls = (info.url, self.issuer + urlsplit(info.url).path)
+        # Only a DPoP proof is checked against the URL; without one the URL is not needed.
+        urls = (info.url, self.issuer + urlsplit(info.url).path) if info.dpop else ()
         check_sender(bound_jkt=claims.bound_jkt, scheme=scheme, access_token=token, proof=info.dpop, method=method,
                      urls=urls, replay=self.jtis)
         reason = self.status.inactive_reason(claims)

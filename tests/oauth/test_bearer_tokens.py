@@ -8,12 +8,15 @@ import hmac
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from iam.oauth.models import SigningKeyRow
 from iam.runtime import Runtime
 from tests.conftest import ISSUER
 
@@ -141,3 +144,14 @@ def test_garbage_token_is_refused(client: TestClient) -> None:
 def test_non_bearer_scheme_is_refused(client: TestClient) -> None:
     _assert_invalid_token(client.get(PROTECTED, headers={"Authorization": "Basic abc"}),
                           "the Authorization header is not 'Bearer <token>'")
+
+
+def test_a_remembered_token_stops_working_when_its_key_is_withdrawn(client: TestClient, runtime: Runtime,
+                                                                    access_token: Callable[..., str]) -> None:
+    token = access_token("admin")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get(PROTECTED, headers=headers).status_code == 200  # now its signature is remembered
+    with runtime.sessions.begin() as session:
+        session.execute(update(SigningKeyRow).values(retire_at=datetime.now(UTC) - timedelta(seconds=1)))
+    runtime.keys.refresh()
+    _assert_invalid_token(client.get(PROTECTED, headers=headers), "the token is signed with a key we do not know")
