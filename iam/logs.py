@@ -14,7 +14,27 @@ _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 _SENSITIVE = ("secret", "password", "token", "authorization", "assertion", "private")
 
 
+def _redacted(key: str) -> bool:
+    """Defence in depth: a field whose name suggests a credential is never written."""
+    lowered = key.lower()
+    return any(word in lowered for word in _SENSITIVE)
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line. Every request writes one, so the per-line work is kept small: the field
+    names a line may carry are few, and whether one is skipped or redacted is decided once per name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fields: dict[str, int] = {}  # name -> 0 skip, 1 write, 2 redact
+
+    def _kind(self, key: str) -> int:
+        kind = self._fields.get(key)
+        if kind is None:
+            skip = key in _RESERVED or key.startswith("_") or key in ("message", "asctime", "color_message")
+            kind = self._fields[key] = 0 if skip else (2 if _redacted(key) else 1)
+        return kind
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -22,11 +42,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        kind = self._kind
         for key, value in vars(record).items():
-            if key in _RESERVED or key.startswith("_") or key in ("message", "asctime", "color_message"):
-                continue
-            # Defence in depth: a field whose name suggests a credential is never written.
-            entry[key] = "[redacted]" if any(word in key.lower() for word in _SENSITIVE) else value
+            found = kind(key)
+            if found:
+                entry[key] = value if found == 1 else "[redacted]"
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str, ensure_ascii=False)
