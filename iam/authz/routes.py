@@ -48,15 +48,10 @@ async def _emergency(request: Request) -> AccessTokenClaims:
     return _emergency_scope(request, bearer_token(request), get_runtime(request))
 
 
-def _caller(request: Request, claims: AccessTokenClaims) -> Caller:
-    client = request.client
-    return Caller(client_id=claims.client_id, token_jti=claims.jti, source_address=client.host if client else None,
+def _caller(request: Request | HotRequest, claims: AccessTokenClaims) -> Caller:
+    client = request.scope.get("client")
+    return Caller(client_id=claims.client_id, token_jti=claims.jti, source_address=client[0] if client else None,
                   request_id=request_id_of(request.scope) or None)
-
-
-def _hot_caller(request: HotRequest, claims: AccessTokenClaims) -> Caller:
-    return Caller(client_id=claims.client_id, token_jti=claims.jti, source_address=request.client_host,
-                  request_id=request.request_id or None)
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
@@ -90,7 +85,7 @@ async def evaluation(request: HotRequest) -> HotResponse:
     runtime: Runtime = request.app.state.runtime
     query = authzen.parse(EvaluationRequest, request.body)
     decision_request = authzen.decision_request(query.subject, query.action, query.resource, query.context)
-    decisions = await runtime.authz.pdp.evaluate([decision_request], _hot_caller(request, claims))
+    decisions = await runtime.authz.pdp.evaluate([decision_request], _caller(request, claims))
     return json_response(_render(runtime, decisions[0]))
 
 
@@ -99,7 +94,7 @@ async def evaluations(request: HotRequest) -> HotResponse:
     claims = verify_bearer(request, "authz")
     runtime: Runtime = request.app.state.runtime
     query = authzen.parse(authzen.EvaluationsRequest, request.body)
-    caller = _hot_caller(request, claims)
+    caller = _caller(request, claims)
     pdp = runtime.authz.pdp
     if not query.evaluations:
         if query.subject is None or query.action is None or query.resource is None:

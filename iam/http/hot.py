@@ -36,7 +36,6 @@ from iam.http.middleware import request_id_of
 __all__ = ["HotRequest", "HotResponse", "HotRoute", "HotRoutes", "json_response", "serve_through_framework"]
 
 _log = logging.getLogger("iam.errors")
-_JSON = b"application/json"
 
 
 class PayloadTooLarge(APIError):
@@ -47,8 +46,6 @@ class PayloadTooLarge(APIError):
 class HotRequest:
     """What a hot route sees of a request: the ASGI scope, the whole body and the headers by lower-case name
     (the first of repeated headers, as Starlette's ``headers.get`` gives)."""
-
-    __slots__ = ("__dict__", "body", "headers", "scope")
 
     def __init__(self, scope: Scope, body: bytes) -> None:
         self.scope = scope
@@ -85,15 +82,14 @@ class HotRequest:
 class HotResponse:
     status: int
     body: bytes
-    headers: tuple[tuple[bytes, bytes], ...] = ()
-    media_type: bytes = _JSON
+    headers: dict[str, str]
+    media_type: str = "application/json"
 
 
 def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> HotResponse:
     """Compact UTF-8 JSON with ``Cache-Control: no-store`` unless ``headers`` say otherwise."""
-    merged = {"Cache-Control": "no-store", **(headers or {})}
     return HotResponse(status, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
-                       tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in merged.items()))
+                       {"Cache-Control": "no-store", **(headers or {})})
 
 
 HotHandler = Callable[[HotRequest], Awaitable[HotResponse]]
@@ -155,8 +151,10 @@ class HotRoutes:
             return
         scope["route"] = route
         response = await _answer(route, scope, receive)
-        headers = [(b"content-type", response.media_type), (b"content-length", str(len(response.body)).encode()),
-                   *response.headers]
+        headers = [(b"content-type", response.media_type.encode()),
+                   (b"content-length", str(len(response.body)).encode()),
+                   *((name.lower().encode("latin-1"), value.encode("latin-1"))
+                     for name, value in response.headers.items())]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
 
@@ -167,5 +165,5 @@ async def serve_through_framework(handler: HotHandler, request: Request) -> Resp
         response = await handler(HotRequest(request.scope, await request.body()))
     except APIError as exc:
         response = _error(api_error_parts(exc, request_id_of(request.scope)))
-    return Response(response.body, status_code=response.status, media_type=response.media_type.decode(),
-                    headers={k.decode("latin-1"): v.decode("latin-1") for k, v in response.headers})
+    return Response(response.body, status_code=response.status, media_type=response.media_type,
+                    headers=response.headers)

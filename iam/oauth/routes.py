@@ -71,8 +71,7 @@ async def introspect(request: HotRequest) -> HotResponse:
 async def revoke(request: HotRequest) -> HotResponse:
     """POST /oauth2/revoke: 200 with an empty body, also for an unknown token (RFC 7009 §2.2)."""
     await run_in_threadpool(_runtime(request).oauth.revoke, _form(request), _info(request))
-    return HotResponse(200, b"", tuple((k.lower().encode(), v.encode()) for k, v in _NO_STORE.items()),
-                       media_type=b"text/plain")
+    return HotResponse(200, b"", _NO_STORE, media_type="text/plain")
 
 
 HOT_ROUTES = (HotRoute("POST", "/oauth2/token", token, max_body=_FORM_LIMIT),
