@@ -9,6 +9,7 @@ import uvicorn
 
 from iam.cli.options import database_option, settings_from
 from iam.config import Settings
+from iam.http.protocol import CoalescingHttpToolsProtocol
 from iam.logs import configure_logging
 from iam.runtime import Runtime
 
@@ -33,6 +34,7 @@ def run_server(settings: Settings, *, workers: int) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        http=CoalescingHttpToolsProtocol,
     )
 
 

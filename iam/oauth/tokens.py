@@ -10,8 +10,7 @@ import threading
 import time
 from typing import Any
 
-import jwt
-
+from iam.oauth import rfc7515
 from iam.oauth.keys import KeyRing
 from iam.oauth.rfc9068 import (
     TOKEN_TYPE,
@@ -67,7 +66,7 @@ class TokenService:
         if dpop_jkt is not None:
             claims["cnf"] = {"jkt": dpop_jkt}
         key = self._keys.signing_key()
-        token = jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": TOKEN_TYPE})
+        token = rfc7515.sign(claims, key=key.private_key, alg=key.alg, kid=key.kid, typ=TOKEN_TYPE)
         issued = IssuedToken(access_token=token, token_type="DPoP" if dpop_jkt else "Bearer",
                              expires_in=lifetime, scope=" ".join(scopes))
         issued.jti = claims["jti"]

@@ -24,6 +24,20 @@ def test_signature_made_by_pyjwt_verifies(alg: str) -> None:
     assert jws.unverified_claims() == {"sub": "x"}
 
 
+@pytest.mark.parametrize("alg", sorted(KEYS))
+def test_a_token_we_sign_is_read_by_pyjwt(alg: str) -> None:
+    claims = {"sub": "person:7", "aud": "https://journal.region.test", "scope": "journal.read", "n": 1}
+    token = rfc7515.sign(claims, key=KEYS[alg], alg=alg, kid="k1", typ="at+jwt")
+    assert jwt.get_unverified_header(token) == {"alg": alg, "kid": "k1", "typ": "at+jwt"}
+    assert jwt.decode(token, KEYS[alg].public_key(), algorithms=[alg], audience=claims["aud"]) == claims
+
+
+def test_signing_with_a_shared_secret_or_none_is_refused() -> None:
+    for alg in ("HS256", "none"):
+        with pytest.raises(ValueError, match="only asymmetric algorithms"):
+            rfc7515.sign({"sub": "x"}, key=b"a-shared-secret-of-32-bytes-or-more", alg=alg, kid="k1", typ="JWT")
+
+
 def test_another_key_or_algorithm_does_not_verify() -> None:
     jws = rfc7515.parse(jwt.encode({"sub": "x"}, KEYS["ES256"], algorithm="ES256"))
     assert not rfc7515.verify(jws, key=ec.generate_private_key(ec.SECP256R1()).public_key(), alg="ES256")
