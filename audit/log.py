@@ -131,6 +131,8 @@ class AccessLog:
         self._fairy: Any = None
         self._conn: Any = None
         self._file_lock: int | None = None  # SQLite: descriptor of the writers' lock file
+        self._wal: int | None = None  # SQLite: descriptor of the write-ahead log, synced outside the lock
+        self._wal_path = ""
         self._insert = insert_sql(self._postgres)
         #: Counters for benchmarks and metrics: transactions committed and events appended.
         self.stats = {"commits": 0, "events": 0}
@@ -310,6 +312,13 @@ class AccessLog:
                     # would share its lock with the parent's.
                     self._file_lock = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
                                               0o600)
+                    # As on PostgreSQL (see _PG_COMMIT): a synchronous commit syncs the WAL while holding the
+                    # write lock, so the writers of a file took turns syncing. This connection commits without
+                    # the sync, lets go of the locks, then syncs the WAL file itself before anyone is
+                    # answered. The WAL cannot be deleted or replaced while this connection is open, and a
+                    # checkpoint syncs what it copies before it reuses the WAL.
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                    self._wal_path = f"{database}-wal"
             self._fairy, self._conn = fairy, conn
         return self._conn
 
@@ -321,6 +330,9 @@ class AccessLog:
         if self._file_lock is not None:
             os.close(self._file_lock)
             self._file_lock = None
+        if self._wal is not None:
+            os.close(self._wal)
+            self._wal = None
 
     def _rollback_and_disconnect(self) -> None:
         if self._conn is not None:
@@ -345,6 +357,10 @@ class AccessLog:
         finally:
             if lock is not None:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+        if lock is not None:
+            if self._wal is None:
+                self._wal = os.open(self._wal_path, os.O_RDONLY | os.O_CLOEXEC)
+            os.fsync(self._wal)
 
     def _append_locked(self, conn: Any, tickets: list[_Ticket], *, inbox: bool) -> None:
         postgres = self._postgres
