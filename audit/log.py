@@ -11,6 +11,10 @@ advisory lock), reads the chain head, checks caller-chosen event ids for idempot
 events from ``audit_admin_inbox`` into the chain, and appends. Several processes and nodes can therefore
 share one database and one chain.
 
+The search keys (patient, user, unit) are not indexed in the append transaction: :class:`audit.indexer.Indexer`
+(a thread started with the writer) adds them in large batches moments later, and queries scan the short
+unindexed tail, so an acknowledged event is searchable at once.
+
 If the log cannot be written, or does not confirm within ``ack_timeout`` seconds, the caller gets
 :class:`~audit.errors.AuditUnavailable`; the decision engine then denies and says why. (After a timeout
 the event may still be written later: the log then holds a permit that was not acted on, the safe side.)
@@ -30,6 +34,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.types.string import BytesBinaryDumper
 from sqlalchemy import Engine
 
 from audit.chain import FORMAT, SEPARATOR, Prepared, prepare_access, prepare_admin
@@ -37,6 +42,7 @@ from audit.checkpoints import Checkpointer
 from audit.ddl import ensure_partitions
 from audit.errors import AuditUnavailable, EventConflict
 from audit.events import AccessEvent, AdminEvent
+from audit.indexer import Indexer
 from audit.store import COPY_TYPES, HEAD_SQL, existing_bodies, head_from_row, insert_sql, read_head
 
 __all__ = ["AccessLog"]
@@ -102,9 +108,11 @@ class AccessLog:
     """The durable, tamper-evident access log of one process. Thread-safe; one writer thread."""
 
     def __init__(self, engine: Engine, *, checkpointer: Checkpointer | None = None, checkpoint_interval: float = 60.0,
-                 ack_timeout: float = 10.0, inbox_interval: float = 0.25) -> None:
+                 ack_timeout: float = 10.0, inbox_interval: float = 0.25, index_interval: float = 0.5) -> None:
         """``checkpointer`` signs a checkpoint every ``checkpoint_interval`` seconds when events arrived
-        (0 turns the periodic job off); partitions for the coming months are ensured by the same job."""
+        (0 turns the periodic job off); partitions for the coming months are ensured by the same job. The
+        search index is brought up to date every ``index_interval`` seconds (0: only by
+        ``self.indexer.catch_up()``; queries stay complete either way)."""
         self._engine = engine
         self.checkpointer = checkpointer
         self._postgres = engine.dialect.name == "postgresql"
@@ -122,6 +130,7 @@ class AccessLog:
         self._conn: Any = None
         self._file_lock: int | None = None  # SQLite: descriptor of the writers' lock file
         self._insert = insert_sql(self._postgres)
+        self.indexer = Indexer(engine, interval=index_interval)
         #: Counters for benchmarks and metrics: transactions committed and events appended.
         self.stats = {"commits": 0, "events": 0}
 
@@ -140,6 +149,7 @@ class AccessLog:
         self._started = True
         self._writer = threading.Thread(target=self._run, name="iam-audit-writer", daemon=True)
         self._writer.start()
+        self.indexer.start()
         if self.checkpointer is not None and self._checkpoint_interval > 0:
             self._maintainer = threading.Thread(target=self._maintain, name="iam-audit-checkpoints", daemon=True)
             self._maintainer.start()
@@ -156,6 +166,7 @@ class AccessLog:
             self._writer.join(timeout=self._ack_timeout + 5)
         if self._maintainer is not None:
             self._maintainer.join(timeout=30)
+        self.indexer.close()
         self._disconnect()
 
     # -- recording --------------------------------------------------------------------------------------
@@ -287,6 +298,10 @@ class AccessLog:
             fairy.detach()  # the writer keeps this connection for good; the pool must not hand it out
             if self._postgres:
                 conn.autocommit = True
+                # COPY picks dumpers by column type, and for bytea that is psycopg's DB-API ``Binary`` dumper,
+                # written in Python (two calls per row); registering the bytes dumper again makes the
+                # compiled one the bytea dumper of this connection.
+                conn.adapters.register_dumper(bytes, BytesBinaryDumper)
             else:
                 conn.isolation_level = None
                 conn.execute("PRAGMA cache_size=-65536")
