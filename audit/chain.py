@@ -25,8 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from audit.events import AccessEvent, AdminEvent, new_event_id
 
@@ -110,7 +111,7 @@ _ACCESS_FIELDS = CANONICAL_FIELDS[4:CANONICAL_FIELDS.index("target_type")]
 _access_values = operator.itemgetter(*_ACCESS_FIELDS)
 # A value's leaf text is the value itself, except: absent is empty, booleans are 1 and 0 (no text field is
 # a bool, and None/True/False never equal a str, so text values always map to themselves).
-_LEAF_TEXT = {None: "", True: "1", False: "0"}.get
+_LEAF_TEXT = cast("Callable[[object, object], str]", {None: "", True: "1", False: "0"}.get)
 
 
 def prepare_access(event: AccessEvent, *, postgres: bool, fresh: bool = False) -> Prepared:
