@@ -43,7 +43,7 @@ from audit.ddl import ensure_partitions
 from audit.errors import AuditUnavailable, EventConflict
 from audit.events import AccessEvent, AdminEvent
 from audit.indexer import Indexer
-from audit.store import COPY_TYPES, HEAD_SQL, existing_bodies, head_from_row, insert_sql, read_head
+from audit.store import COPY_TYPES, HEAD_SQL, existing_bodies, head_from_row, insert_rows, insert_sql, read_head
 
 __all__ = ["AccessLog"]
 
@@ -305,9 +305,9 @@ class AccessLog:
             else:
                 conn.isolation_level = None
                 conn.execute("PRAGMA cache_size=-65536")
-                # Each batch dirties about one page of every random-keyed index per event; checkpointing
-                # every 1,000 WAL pages (the default) copied each page back once per commit. Every 20,000
-                # pages (80 MB of WAL) a page is copied once for many commits: half the commit cost.
+                # The search indexer copies the WAL back into the database after each of its runs (off the
+                # acknowledgement path); this is the fallback when no indexer runs. Every 20,000 pages (80 MB
+                # of WAL) rather than 1,000 (the default) so that a page dirtied by many commits is copied once.
                 conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_CHECKPOINT_PAGES}")
                 database = self._engine.url.database
                 if database and database != ":memory:" and not database.startswith("file:"):
@@ -397,7 +397,7 @@ class AccessLog:
                     for row in rows:
                         copy.write_row(row)
             else:
-                cursor.executemany(self._insert, rows)
+                insert_rows(cursor, rows)
         if inbox_ids:
             if postgres:
                 cursor.execute("DELETE FROM audit_admin_inbox WHERE id = ANY(%s)", (inbox_ids,))
