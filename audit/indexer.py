@@ -94,7 +94,8 @@ class Indexer:
         self._thread: threading.Thread | None = None
         self._conn: Any = None
         self._fairy: Any = None
-        self._file_lock: int | None = None
+        self._file_lock: int | None = None  # SQLite: the writers' lock file
+        self._index_lock: int | None = None  # SQLite: the indexers' lock file
         self._guard = threading.Lock()  # catch_up() from another thread and the indexer thread
         #: Counters for benchmarks and metrics.
         self.stats = {"runs": 0, "events": 0}
@@ -173,6 +174,18 @@ class Indexer:
         return max(through - after, 0)
 
     def _index_sqlite(self, cursor: Any) -> int:
+        if self._index_lock is not None:
+            try:  # one indexer at a time per database file; the others skip this round
+                fcntl.flock(self._index_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0
+        try:
+            return self._index_sqlite_locked(cursor)
+        finally:
+            if self._index_lock is not None:
+                fcntl.flock(self._index_lock, fcntl.LOCK_UN)
+
+    def _index_sqlite_locked(self, cursor: Any) -> int:
         # 1. Read and sort the keys into the connection's temporary table: a read transaction, no lock.
         cursor.execute("BEGIN")
         after, through = self._pending(cursor)
@@ -222,8 +235,9 @@ class Indexer:
                              "WITHOUT ROWID")
                 database = self._engine.url.database
                 if database and database != ":memory:" and not database.startswith("file:"):
-                    self._file_lock = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                                              0o600)
+                    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+                    self._file_lock = os.open(f"{database}-writer.lock", flags, 0o600)
+                    self._index_lock = os.open(f"{database}-indexer.lock", flags, 0o600)
             self._fairy, self._conn = fairy, conn
         return self._conn
 
@@ -232,9 +246,10 @@ class Indexer:
             with contextlib.suppress(Exception):  # closing a broken connection may fail; it is dropped anyway
                 self._fairy.close()
         self._fairy = self._conn = None
-        if self._file_lock is not None:
-            os.close(self._file_lock)
-            self._file_lock = None
+        for descriptor in (self._file_lock, self._index_lock):
+            if descriptor is not None:
+                os.close(descriptor)
+        self._file_lock = self._index_lock = None
 
     def _rollback_and_disconnect(self) -> None:
         if self._conn is not None:

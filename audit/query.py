@@ -188,15 +188,36 @@ def _matching(session: Session, key: tuple[str, str] | None, conditions: list[Co
                           else tuple_(T.occurred_at, T.seq) < tuple_(*position))
     rows = list(session.execute(tail).all())
     if mark > 0:
-        dim, value = key
-        # One probe per bucket (an IN list on the leading key column), then each row checked in full.
-        indexed = (select(*_COLUMNS).select_from(KEYS.join(EVENTS, T.seq == K.seq))
-                   .where(K.bucket.in_(range(mark // BUCKET_EVENTS + 1)), K.dim == dim, K.value == value,
-                          K.seq <= mark, *conditions))
-        indexed = _ordered(indexed, K.occurred_at, K.seq, position, oldest_first=oldest_first)
-        rows += session.execute(indexed.limit(limit)).all()
+        rows += _indexed(session, key, conditions, position, mark=mark, limit=limit, oldest_first=oldest_first)
     rows.sort(key=lambda row: (row[_OCCURRED], row[_SEQ]), reverse=not oldest_first)
     return rows[:limit]
+
+
+def _indexed(session: Session, key: tuple[str, str], conditions: list[ColumnElement[bool]],
+             position: _Position | None, *, mark: int, limit: int, oldest_first: bool) -> list[Any]:
+    """At least ``limit`` matching events with ``seq <= mark`` in order (or all there are), through the index.
+
+    Two steps: the next entries of the key from ``audit_search`` (one probe per bucket, index only), then
+    those events by ``seq`` with every condition checked on the row; repeated from the last entry while
+    conditions the index does not know (outcome, a second key...) left too few. Fetching by a list of
+    ``seq`` rather than joining makes PostgreSQL probe each monthly partition once per step, not once per
+    row.
+    """
+    dim, value = key
+    buckets = K.bucket.in_(range(mark // BUCKET_EVENTS + 1))
+    found: list[Any] = []
+    chunk = limit
+    while True:
+        entries = session.execute(_ordered(
+            select(K.occurred_at, K.seq).where(buckets, K.dim == dim, K.value == value, K.seq <= mark),
+            K.occurred_at, K.seq, position, oldest_first=oldest_first).limit(chunk)).all()
+        if entries:
+            found += session.execute(select(*_COLUMNS).where(T.seq.in_([entry[1] for entry in entries]),
+                                                             *conditions)).all()
+        if len(found) >= limit or len(entries) < chunk:
+            return found
+        position = (entries[-1][0], entries[-1][1])
+        chunk = min(chunk * 4, 2000)
 
 
 def events_page(session: Session, filters: SearchFilters, *, limit: int, cursor: str | None = None) -> Page:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import threading
@@ -34,6 +35,7 @@ from audit.checkpoints import Checkpointer
 from audit.indexer import indexed_through
 from audit.log import AccessLog
 from audit.verify import verify_log
+from iam.asgi import GC_THRESHOLDS
 from iam.db import make_engine, make_session_factory
 from iam.oauth.keys import KeyRing
 
@@ -94,6 +96,7 @@ def _load(url: str, *, mode: str, callers: int, seconds: float, checkpoint_inter
     """One server process: its own AccessLog (writer thread) and callers. Returns events, latencies, commits,
     CPU seconds and elapsed seconds of the load (which starts at ``start_at``, wall clock, in every process),
     and the search index's lag."""
+    gc.set_threshold(*GC_THRESHOLDS)  # as a server process runs (iam/asgi.py)
     engine = make_engine(url)
     sessions = make_session_factory(engine)
     keys = KeyRing(sessions, secret=b"k" * 40, alg="ES256")

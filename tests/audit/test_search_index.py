@@ -95,6 +95,15 @@ def test_a_query_merges_the_indexed_part_with_the_tail_without_duplicates(log: A
         4, [*reversed(record_series_ids), later], [later, *record_series_ids])
 
 
+def test_conditions_the_index_does_not_know_are_met_by_reading_further_entries(log: AccessLog) -> None:
+    outcomes = ["deny", "deny", *["permit"] * 8]  # the two denials are the oldest of ten accesses
+    ids = log.record_many([full_event(occurred_at=BASE_TIME + timedelta(minutes=i), outcome=outcome)
+                           for i, outcome in enumerate(outcomes)])
+    log.indexer.catch_up()
+    denials = _seqs(log.engine, SearchFilters(patient=PATIENT, outcome="deny"), limit=1)
+    assert denials == [2, 1] and len(ids) == 10
+
+
 def test_indexer_works_in_chunks_and_two_indexers_never_index_an_event_twice(log: AccessLog) -> None:
     log.record_many([full_event(request_id=f"req-{i}") for i in range(7)])
     log.record(full_event(patient=OTHER_PATIENT, user_national_id=PROXY, proxy_for=OTHER_PATIENT))
