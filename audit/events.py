@@ -67,10 +67,12 @@ def _forget_ids() -> None:
 os.register_at_fork(after_in_child=_forget_ids)
 
 
-def _fresh_bits() -> Iterator[str]:
-    # 20 hex digits an id, of which 74 bits are used (RFC 9562 version 7: rand_a 12, rand_b 62).
+def _fresh_suffixes() -> Iterator[str]:
+    # Everything of an id after its time: the version digit's three random digits, the variant and 74 bits
+    # in all (RFC 9562 version 7: rand_a 12, rand_b 62), formatted _ID_BATCH at a time.
     raw = os.urandom(10 * _ID_BATCH).hex()
-    return iter([raw[i:i + 20] for i in range(0, len(raw), 20)])
+    return iter([f"{h[:3]}-{'89ab'[int(h[3], 16) & 3]}{h[4:7]}-{h[7:19]}"
+                 for h in (raw[i:i + 20] for i in range(0, len(raw), 20))])
 
 
 def new_event_id() -> str:
@@ -78,16 +80,22 @@ def new_event_id() -> str:
 
     Time-ordered so that the ``event_id`` index grows at its right edge (a random id dirties a random page
     of an index of millions of entries per append); 74 random bits keep ids unguessable and unique.
-    Formatted by hand (``uuid`` objects cost microseconds) and with random bits drawn 256 ids at a time per
-    thread: one ``getrandom`` system call per event was slow on a loaded host.
+    Formatted by hand (``uuid`` objects cost microseconds): the random parts are drawn and formatted 256 at
+    a time per thread (one ``getrandom`` system call per event was slow on a loaded host), and the time
+    part is formatted once per millisecond and thread. About 0.4 µs an id.
     """
+    ids = _ids
+    ms = time.time_ns() // 1_000_000
     try:
-        h = next(_ids.pool)
+        suffix = next(ids.pool)
+        if ms == ids.ms:
+            return ids.prefix + suffix  # type: ignore[no-any-return]
     except (AttributeError, StopIteration):
-        _ids.pool = _fresh_bits()
-        h = next(_ids.pool)
-    t = f"{time.time_ns() // 1_000_000:012x}"
-    return f"{t[:8]}-{t[8:]}-7{h[:3]}-{'89ab'[int(h[3], 16) & 3]}{h[4:7]}-{h[7:19]}"
+        ids.pool = _fresh_suffixes()
+        suffix = next(ids.pool)
+    t = f"{ms:012x}"
+    ids.ms, ids.prefix = ms, f"{t[:8]}-{t[8:]}-7"
+    return ids.prefix + suffix  # type: ignore[no-any-return]
 
 
 def _check_event_id(value: str | None) -> str | None:

@@ -12,6 +12,10 @@ advisory lock), reads the chain head, checks caller-chosen event ids for idempot
 events from ``audit_admin_inbox`` into the chain, and appends. Several processes and nodes can therefore
 share one database and one chain.
 
+The search keys (patient, user, unit) are not indexed in the append transaction: :class:`audit.indexer.Indexer`
+(a thread started with the writer) adds them in large batches moments later, and queries scan the short
+unindexed tail, so an acknowledged event is searchable at once.
+
 If the log cannot be written, or does not confirm within ``ack_timeout`` seconds, the caller gets
 :class:`~audit.errors.AuditUnavailable`; the decision engine then denies and says why. (After a timeout
 the event may still be written later: the log then holds a permit that was not acted on, the safe side.)
@@ -31,6 +35,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.types.string import BytesBinaryDumper
 from sqlalchemy import Engine
 
 from audit.chain import FORMAT, SEPARATOR, Prepared, prepare_access, prepare_admin
@@ -38,7 +43,8 @@ from audit.checkpoints import Checkpointer
 from audit.ddl import ensure_partitions
 from audit.errors import AuditUnavailable, EventConflict
 from audit.events import AccessEvent, AdminEvent
-from audit.store import COPY_TYPES, HEAD_SQL, existing_bodies, head_from_row, insert_sql, read_head
+from audit.indexer import Indexer
+from audit.store import COPY_TYPES, HEAD_SQL, existing_bodies, head_from_row, insert_rows, insert_sql, read_head
 
 __all__ = ["AccessLog"]
 
@@ -112,9 +118,11 @@ class AccessLog:
     """The durable, tamper-evident access log of one process. Thread-safe; one writer thread."""
 
     def __init__(self, engine: Engine, *, checkpointer: Checkpointer | None = None, checkpoint_interval: float = 60.0,
-                 ack_timeout: float = 10.0, inbox_interval: float = 0.25) -> None:
+                 ack_timeout: float = 10.0, inbox_interval: float = 0.25, index_interval: float = 0.5) -> None:
         """``checkpointer`` signs a checkpoint every ``checkpoint_interval`` seconds when events arrived
-        (0 turns the periodic job off); partitions for the coming months are ensured by the same job."""
+        (0 turns the periodic job off); partitions for the coming months are ensured by the same job. The
+        search index is brought up to date every ``index_interval`` seconds (0: only by
+        ``self.indexer.catch_up()``; queries stay complete either way)."""
         self._engine = engine
         self.checkpointer = checkpointer
         self._postgres = engine.dialect.name == "postgresql"
@@ -134,6 +142,7 @@ class AccessLog:
         self._wal: int | None = None  # SQLite: descriptor of the write-ahead log, synced outside the lock
         self._wal_path = ""
         self._insert = insert_sql(self._postgres)
+        self.indexer = Indexer(engine, interval=index_interval)
         #: Counters for benchmarks and metrics: transactions committed and events appended.
         self.stats = {"commits": 0, "events": 0}
 
@@ -152,6 +161,7 @@ class AccessLog:
         self._started = True
         self._writer = threading.Thread(target=self._run, name="iam-audit-writer", daemon=True)
         self._writer.start()
+        self.indexer.start()
         if self.checkpointer is not None and self._checkpoint_interval > 0:
             self._maintainer = threading.Thread(target=self._maintain, name="iam-audit-checkpoints", daemon=True)
             self._maintainer.start()
@@ -168,6 +178,7 @@ class AccessLog:
             self._writer.join(timeout=self._ack_timeout + 5)
         if self._maintainer is not None:
             self._maintainer.join(timeout=30)
+        self.indexer.close()
         self._disconnect()
 
     # -- recording --------------------------------------------------------------------------------------
@@ -299,12 +310,16 @@ class AccessLog:
             fairy.detach()  # the writer keeps this connection for good; the pool must not hand it out
             if self._postgres:
                 conn.autocommit = True
+                # COPY picks dumpers by column type, and for bytea that is psycopg's DB-API ``Binary`` dumper,
+                # written in Python (two calls per row); registering the bytes dumper again makes the
+                # compiled one the bytea dumper of this connection.
+                conn.adapters.register_dumper(bytes, BytesBinaryDumper)
             else:
                 conn.isolation_level = None
                 conn.execute("PRAGMA cache_size=-65536")
-                # Each batch dirties about one page of every random-keyed index per event; checkpointing
-                # every 1,000 WAL pages (the default) copied each page back once per commit. Every 20,000
-                # pages (80 MB of WAL) a page is copied once for many commits: half the commit cost.
+                # The search indexer copies the WAL back into the database after each of its runs (off the
+                # acknowledgement path); this is the fallback when no indexer runs. Every 20,000 pages (80 MB
+                # of WAL) rather than 1,000 (the default) so that a page dirtied by many commits is copied once.
                 conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_CHECKPOINT_PAGES}")
                 database = self._engine.url.database
                 if database and database != ":memory:" and not database.startswith("file:"):
@@ -409,7 +424,7 @@ class AccessLog:
                     for row in rows:
                         copy.write_row(row)
             else:
-                cursor.executemany(self._insert, rows)
+                insert_rows(cursor, rows)
         if inbox_ids:
             if postgres:
                 cursor.execute("DELETE FROM audit_admin_inbox WHERE id = ANY(%s)", (inbox_ids,))

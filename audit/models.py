@@ -2,7 +2,10 @@
 
 * ``audit_events``: the append-only, hash-chained log of access and admin events. On PostgreSQL it is
   range-partitioned by month on ``recorded_at`` (the append time, which grows with ``seq``), so retention
-  can drop whole months; triggers reject UPDATE and DELETE on both databases.
+  can drop whole months; triggers reject UPDATE and DELETE on both databases. Its only indexes are the
+  ones that grow at their right edge (``seq``, the time-ordered ``event_id``, ``occurred_at``).
+* ``audit_search`` and ``audit_search_state``: the search index (patient, user, unit, proxy actor), filled
+  behind the appender in large batches by :mod:`audit.indexer`; queries add the unindexed tail.
 * ``audit_admin_inbox``: admin events written in the caller's transaction, sealed into the chain by the
   log writer moments later (so a long provisioning transaction never holds the chain's lock).
 * ``audit_checkpoints``: signed Merkle tree heads (append-only).
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from iam.db.base import Base
@@ -28,6 +31,8 @@ __all__ = [
     "MerkleBlockRow",
     "RetentionRow",
     "ReviewRow",
+    "SearchKeyRow",
+    "SearchStateRow",
 ]
 
 # SQLite makes an INTEGER PRIMARY KEY the rowid, which is what keeps appends and seq scans cheap.
@@ -73,15 +78,39 @@ class AuditEventRow(Base):
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
     __table_args__ = (
+        # Both grow at their right edge (time-ordered ids, occurred_at near the append time), so an append
+        # dirties few of their pages; the random-keyed search keys live in audit_search (audit.indexer).
         Index("ix_audit_events_event_id", "event_id"),
-        Index("ix_audit_events_patient_time", "patient", "occurred_at", "seq"),
-        Index("ix_audit_events_user_time", "user_id", "occurred_at", "seq"),
-        Index("ix_audit_events_unit_time", "department", "occurred_at", "seq"),
-        # The patient view shows a proxy's own accesses under the proxy's identity too (domain rule 10).
-        Index("ix_audit_events_proxy_actor", "user_national_id", "occurred_at", "seq",
-              sqlite_where=text("proxy_for IS NOT NULL"), postgresql_where=text("proxy_for IS NOT NULL")),
         Index("ix_audit_events_time", "occurred_at", "seq"),
     )
+
+
+class SearchKeyRow(Base):
+    """One search key of one event: ``dim`` is ``p`` (patient), ``u`` (user_id), ``d`` (department) or ``x``
+    (the national id of a proxy actor, domain rule 10); ``bucket`` is ``seq // BUCKET_EVENTS``.
+
+    The bucket leads the key so that a batch of the indexer lands in the last bucket's part of the B-tree
+    (a few thousand pages) instead of one page per key across the whole index; queries probe each bucket.
+    """
+
+    __tablename__ = "audit_search"
+
+    bucket: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=False)
+    dim: Mapped[str] = mapped_column(String(1), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128), primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=False)
+
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
+class SearchStateRow(Base):
+    """How far the search index reaches: every event with ``seq <= indexed_seq`` has its keys indexed."""
+
+    __tablename__ = "audit_search_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    indexed_seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class AdminInboxRow(Base):

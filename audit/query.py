@@ -1,8 +1,14 @@
 """Searching the log: filters, newest first, opaque keyset cursors, streamed exports.
 
-Every search is served by an index (``(patient|user_id|department|occurred_at, occurred_at, seq)``) and
-keyset pagination on ``(occurred_at, seq)``, so page 1,000 costs what page 1 costs. The cursor is the
-last row's position, base64url-encoded; it is opaque to clients (they pass ``next_cursor`` back unchanged).
+A search by patient, user or unit reads the search index (``audit_search``, one probe per bucket) up to
+``indexed_seq`` and scans the events appended after it (the short tail the indexer has not reached yet,
+see :mod:`audit.indexer`), and merges the two: an event is found as soon as it is acknowledged. Other
+searches walk the ``(occurred_at, seq)`` index of ``audit_events``. Pagination is by keyset on
+``(occurred_at, seq)``, so page 1,000 costs what page 1 costs. The cursor is the last row's position,
+base64url-encoded; it is opaque to clients (they pass ``next_cursor`` back unchanged).
+
+Every condition is checked on the event row itself, also when the index chose it, so a stale index entry
+(of an event removed by retention) can never put a wrong event into a result.
 """
 
 from __future__ import annotations
@@ -16,17 +22,22 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
+from sqlalchemy import BigInteger, ColumnElement, Select, any_, literal, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from audit.errors import BadCursor
-from audit.models import AuditEventRow
+from audit.indexer import BUCKET_EVENTS, indexed_through
+from audit.models import AuditEventRow, SearchKeyRow
 
 __all__ = ["EXPORT_FIELDS", "LoggedEvent", "Page", "SearchFilters", "events_page", "iter_events", "patient_events"]
 
 # Core columns, not ORM attributes: an ORM-enabled select costs about 20 µs more a row, which is most of
 # the time of "all accesses to patient P".
-T = AuditEventRow.__table__.c
+EVENTS = AuditEventRow.__table__
+T = EVENTS.c
+KEYS = SearchKeyRow.__table__
+K = KEYS.c
 
 
 class LoggedEvent(BaseModel):
@@ -110,6 +121,16 @@ class SearchFilters:
             found.append(T.kind == self.kind)
         return found
 
+    def key(self) -> tuple[str, str] | None:
+        """The search-index key that selects the fewest events (the others are checked on the rows)."""
+        if self.patient is not None:
+            return "p", self.patient
+        if self.user is not None:
+            return "u", self.user
+        if self.unit is not None:
+            return "d", self.unit
+        return None
+
 
 @dataclass(frozen=True)
 class Page:
@@ -134,23 +155,86 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise BadCursor(cursor) from None
 
 
-def _newest_first(statement: Select[Any], cursor: tuple[datetime, int] | None) -> Select[Any]:
-    if cursor is not None:
-        statement = statement.where(tuple_(T.occurred_at, T.seq) < tuple_(*cursor))
-    return statement.order_by(T.occurred_at.desc(), T.seq.desc())
+_Position = tuple[datetime, int]
+_OCCURRED = EXPORT_FIELDS.index("occurred_at")
+_SEQ = EXPORT_FIELDS.index("seq")
 
 
-def _oldest_first(statement: Select[Any], cursor: tuple[datetime, int] | None) -> Select[Any]:
-    if cursor is not None:
-        statement = statement.where(tuple_(T.occurred_at, T.seq) > tuple_(*cursor))
-    return statement.order_by(T.occurred_at, T.seq)
+def _ordered(statement: Select[Any], occurred: Any, seq: Any, position: _Position | None, *,
+             oldest_first: bool) -> Select[Any]:
+    if oldest_first:
+        if position is not None:
+            statement = statement.where(tuple_(occurred, seq) > tuple_(*position))
+        return statement.order_by(occurred, seq)
+    if position is not None:
+        statement = statement.where(tuple_(occurred, seq) < tuple_(*position))
+    return statement.order_by(occurred.desc(), seq.desc())
+
+
+def _matching(session: Session, key: tuple[str, str] | None, conditions: list[ColumnElement[bool]],
+              position: _Position | None, *, limit: int, oldest_first: bool = False) -> list[Any]:
+    """Up to ``limit`` rows (columns of :data:`EXPORT_FIELDS`) meeting ``conditions``, after ``position``,
+    newest first (or oldest first). With a search-index ``key`` (``(dim, value)``; the conditions must
+    imply it), the index answers up to ``indexed_seq`` and a scan of the events after it adds the rest."""
+    if key is None:
+        statement = _ordered(select(*_COLUMNS).where(*conditions), T.occurred_at, T.seq, position,
+                             oldest_first=oldest_first)
+        return list(session.execute(statement.limit(limit)).all())
+    mark = indexed_through(session.connection())
+    # The tail: few events (what the indexer has not reached, normally under a second of appends), read in
+    # sequence order and sorted here, so no plan can walk the time index through the whole log instead.
+    tail = select(*_COLUMNS).where(T.seq > mark, *conditions)
+    if position is not None:
+        tail = tail.where(tuple_(T.occurred_at, T.seq) > tuple_(*position) if oldest_first
+                          else tuple_(T.occurred_at, T.seq) < tuple_(*position))
+    rows = list(session.execute(tail).all())
+    if mark > 0:
+        rows += _indexed(session, key, conditions, position, mark=mark, limit=limit, oldest_first=oldest_first)
+    rows.sort(key=lambda row: (row[_OCCURRED], row[_SEQ]), reverse=not oldest_first)
+    return rows[:limit]
+
+
+def _indexed(session: Session, key: tuple[str, str], conditions: list[ColumnElement[bool]],
+             position: _Position | None, *, mark: int, limit: int, oldest_first: bool) -> list[Any]:
+    """At least ``limit`` matching events with ``seq <= mark`` in order (or all there are), through the index.
+
+    Two steps: the next entries of the key from ``audit_search`` (one probe per bucket, index only), then
+    those events by ``seq`` with every condition checked on the row; repeated from the last entry while
+    conditions the index does not know (outcome, a second key...) left too few. Fetching by a list of
+    ``seq`` rather than joining makes PostgreSQL probe each monthly partition once per step, not once per
+    row.
+    """
+    dim, value = key
+    postgres = session.get_bind().dialect.name == "postgresql"
+    buckets = _one_of(K.bucket, list(range(mark // BUCKET_EVENTS + 1)), postgres)
+    found: list[Any] = []
+    chunk = limit
+    while True:
+        entries = session.execute(_ordered(
+            select(K.occurred_at, K.seq).where(buckets, K.dim == dim, K.value == value, K.seq <= mark),
+            K.occurred_at, K.seq, position, oldest_first=oldest_first).limit(chunk)).all()
+        if entries:
+            found += session.execute(select(*_COLUMNS).where(_one_of(T.seq, [entry[1] for entry in entries], postgres),
+                                                             *conditions)).all()
+        if len(found) >= limit or len(entries) < chunk:
+            return found
+        position = (entries[-1][0], entries[-1][1])
+        chunk = min(chunk * 4, 2000)
+
+
+def _one_of(column: Any, values: list[int], postgres: bool) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL as ``= ANY(array)``, one parameter: SQLAlchemy's expanding IN sent a
+    parameter per value and the server planned a new statement each time (7.4 ms against 2.4 ms for the
+    hundred events of a patient)."""
+    if postgres:
+        return column == any_(literal(values, ARRAY(BigInteger)))  # type: ignore[no-any-return]
+    return column.in_(values)  # type: ignore[no-any-return]
 
 
 def events_page(session: Session, filters: SearchFilters, *, limit: int, cursor: str | None = None) -> Page:
     """One page of matching events, newest first; raise BadCursor for a cursor we did not issue."""
     position = decode_cursor(cursor) if cursor else None
-    statement = _newest_first(select(*_COLUMNS).where(*filters.conditions()), position).limit(limit + 1)
-    rows = session.execute(statement).all()
+    rows = _matching(session, filters.key(), filters.conditions(), position, limit=limit + 1)
     events = [_to_event(row) for row in rows[:limit]]
     following = encode_cursor(events[-1].occurred_at, events[-1].seq) if len(rows) > limit and events else None
     return Page(events, following)
@@ -159,17 +243,15 @@ def events_page(session: Session, filters: SearchFilters, *, limit: int, cursor:
 def iter_events(session: Session, filters: SearchFilters, *, chunk: int = 1000,
                 oldest_first: bool = False) -> Iterator[LoggedEvent]:
     """Every matching event, newest first (or oldest first, for SIEM streams), read in keyset chunks."""
-    position: tuple[datetime, int] | None = None
-    order = _oldest_first if oldest_first else _newest_first
+    position: _Position | None = None
+    key, conditions = filters.key(), filters.conditions()
     while True:
-        statement = order(select(*_COLUMNS).where(*filters.conditions()), position).limit(chunk)
-        rows = session.execute(statement).all()
+        rows = _matching(session, key, conditions, position, limit=chunk, oldest_first=oldest_first)
         for row in rows:
             yield _to_event(row)
         if len(rows) < chunk:
             return
-        last = rows[-1]
-        position = (last[EXPORT_FIELDS.index("occurred_at")], last[0])
+        position = (rows[-1][_OCCURRED], rows[-1][_SEQ])
 
 
 def patient_events(session: Session, national_id: str, *, limit: int,
@@ -180,13 +262,13 @@ def patient_events(session: Session, national_id: str, *, limit: int,
     from one index in time order.
     """
     position = decode_cursor(cursor) if cursor else None
-    own = _newest_first(select(*_COLUMNS).where(T.patient == national_id, T.kind == "access"), position)
-    as_proxy = _newest_first(select(*_COLUMNS).where(and_(T.user_national_id == national_id,
-                                                          T.proxy_for.is_not(None),
-                                                          or_(T.patient.is_(None), T.patient != national_id))),
-                             position)
-    rows = [*session.execute(own.limit(limit + 1)).all(), *session.execute(as_proxy.limit(limit + 1)).all()]
-    events = sorted((_to_event(row) for row in rows), key=lambda e: (e.occurred_at, e.seq), reverse=True)
+    own = _matching(session, ("p", national_id), [T.patient == national_id, T.kind == "access"], position,
+                    limit=limit + 1)
+    as_proxy = _matching(session, ("x", national_id),
+                         [T.user_national_id == national_id, T.proxy_for.is_not(None),
+                          or_(T.patient.is_(None), T.patient != national_id)], position, limit=limit + 1)
+    events = sorted((_to_event(row) for row in [*own, *as_proxy]), key=lambda e: (e.occurred_at, e.seq),
+                    reverse=True)
     following = (encode_cursor(events[limit - 1].occurred_at, events[limit - 1].seq)
                  if len(events) > limit else None)
     return Page(events[:limit], following)

@@ -11,7 +11,8 @@
    anchor* (cut, the chain hash of the last deleted event, the Merkle frontier at the cut, that
    checkpoint's id), records an ``audit.retention`` admin event in the log, and deletes the events with
    ``seq <= cut`` (the only deletion the append-only triggers let through: PostgreSQL via the
-   transaction-local setting ``iam.audit_retention``, SQLite by re-creating the trigger).
+   transaction-local setting ``iam.audit_retention``, SQLite by re-creating the trigger) and their search
+   keys.
 
 Afterwards ``iam audit verify`` starts at the newest anchor: the first remaining event must link to the
 anchor's chain hash, the anchor's frontier must give the root that the checkpoint at the cut signs, and
@@ -37,9 +38,10 @@ from audit.chain import GENESIS
 from audit.checkpoints import BLOCK, CHECKPOINT_TYPE, LOG_ID, ChainBroken, decode_frontier, encode_frontier
 from audit.ddl import drop_sqlite_delete_trigger, sqlite_delete_trigger
 from audit.events import AdminEvent
+from audit.indexer import BUCKET_EVENTS
 from audit.log import AccessLog
 from audit.merkle import Frontier
-from audit.models import AuditEventRow, CheckpointRow, RetentionRow
+from audit.models import AuditEventRow, CheckpointRow, RetentionRow, SearchKeyRow
 from audit.store import iter_leaf_chunks
 from audit.verify import verify_log
 from iam.db.base import utc_now
@@ -105,6 +107,9 @@ def apply_retention(log: AccessLog, keys: KeyRing, *, before: datetime, actor: s
             drop_sqlite_delete_trigger(session.connection(), "audit_events")
         deleted = session.execute(delete(AuditEventRow).where(AuditEventRow.seq <= cut))
         deleted_count = int(getattr(deleted, "rowcount", 0) or 0)
+        # Their search keys go too (the bucket bound keeps this to the deleted part of the index).
+        session.execute(delete(SearchKeyRow).where(SearchKeyRow.bucket <= cut // BUCKET_EVENTS,
+                                                   SearchKeyRow.seq <= cut))
         if not postgres:
             session.execute(text(sqlite_delete_trigger("audit_events")))
         result = RetentionResult(cut, deleted_count, checkpoint.id, anchor.id)

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from audit.chain import FORMAT, SEPARATOR, prepare_access
 from audit.events import AccessEvent
+from audit.indexer import Indexer
 from audit.store import COPY_TYPES, insert_sql, read_head
 from iam.db import make_engine, upgrade
 
@@ -81,8 +82,9 @@ def bulk_load(url: str, *, events: int, patients: int, users: int, seed: int = 1
               progress: bool = True) -> float:
     """Append ``events`` correctly chained events as fast as the database takes them; return seconds.
 
-    Secondary indexes are dropped during the load and rebuilt afterwards (the usual way to bulk load);
-    the chain is computed exactly as the log writer computes it, so ``iam audit verify`` checks it.
+    Secondary indexes are dropped during the load and rebuilt afterwards (the usual way to bulk load), and
+    the search index is then brought up to date by the log's indexer; the chain is computed exactly as the
+    log writer computes it, so ``iam audit verify`` checks it.
     """
     engine = make_engine(url)
     postgres = engine.dialect.name == "postgresql"
@@ -127,9 +129,14 @@ def bulk_load(url: str, *, events: int, patients: int, users: int, seed: int = 1
             print(f"  loaded {done:,} events ({time.perf_counter() - started:.0f} s)", flush=True)
     fairy.close()
     _create_indexes(engine, indexes)
+    # The search index, as the log's indexer builds it, in large chunks (sorted: appended at the B-tree's end).
+    indexer = Indexer(engine, interval=0, chunk=1_000_000)
+    indexer.catch_up()
+    indexer.close()
     if postgres:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("VACUUM ANALYZE audit_events"))
+            connection.execute(text("VACUUM ANALYZE audit_search"))  # as autovacuum leaves an insert-only table
     else:
         with engine.begin() as connection:
             connection.execute(text("ANALYZE"))

@@ -8,8 +8,10 @@ Many concurrent callers (asyncio tasks awaiting ``AccessLog.record_async``, as t
 does; the same with ten events per call, as a batch of AuthZEN evaluations does; and threads calling
 ``AccessLog.record``) append events and wait until they are durable (SQLite WAL with
 synchronous=FULL; PostgreSQL synchronous_commit=on). Printed: events/s, the
-acknowledgement latency p50/p99, the mean events per commit, and this process's CPU time per event
-(callers and writer; a PostgreSQL server's own work is not included). Target: >= 20,000 events/s on both
+acknowledgement latency p50/p99, the mean events per commit, this process's CPU time per event
+(callers, writer and search indexer; a PostgreSQL server's own work is not included), and how far the
+search indexer (running all along, as in the service) was behind when the load stopped (events) and how
+long it then took to catch up. Target: >= 20,000 events/s on both
 databases. Numbers are printed, never asserted.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import threading
@@ -26,10 +29,13 @@ from datetime import UTC, datetime
 from multiprocessing import get_context
 
 from audit_common import make_event, percentile, scratch_database
+from sqlalchemy import text
 
 from audit.checkpoints import Checkpointer
+from audit.indexer import indexed_through
 from audit.log import AccessLog
 from audit.verify import verify_log
+from iam.asgi import GC_THRESHOLDS
 from iam.db import make_engine, make_session_factory
 from iam.oauth.keys import KeyRing
 
@@ -86,9 +92,11 @@ def _thread_load(log: AccessLog, *, callers: int, seconds: float) -> tuple[int, 
 
 
 def _load(url: str, *, mode: str, callers: int, seconds: float, checkpoint_interval: float,
-          start_at: float) -> tuple[int, list[float], int, float, float]:
+          start_at: float) -> tuple[int, list[float], int, float, float, dict[str, float]]:
     """One server process: its own AccessLog (writer thread) and callers. Returns events, latencies, commits,
-    CPU seconds and elapsed seconds of the load, which starts at ``start_at`` (wall clock) in every process."""
+    CPU seconds and elapsed seconds of the load (which starts at ``start_at``, wall clock, in every process),
+    and the search index's lag."""
+    gc.set_threshold(*GC_THRESHOLDS)  # as a server process runs (iam/asgi.py)
     engine = make_engine(url)
     sessions = make_session_factory(engine)
     keys = KeyRing(sessions, secret=b"k" * 40, alg="ES256")
@@ -106,9 +114,15 @@ def _load(url: str, *, mode: str, callers: int, seconds: float, checkpoint_inter
         count, latencies = _thread_load(log, callers=callers, seconds=seconds)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     commits = log.stats["commits"] - commits_before
+    # Does the search index keep up? Its lag when the load stops, and how long it then takes to catch up.
+    with engine.connect() as connection:
+        lag = connection.execute(text("SELECT max(seq) FROM audit_events")).scalar_one() - indexed_through(connection)
+    caught_up = time.perf_counter()
+    log.indexer.catch_up()
+    index = {"index_lag_at_end": lag, "index_catch_up_s": round(time.perf_counter() - caught_up, 2)}
     log.close()
     engine.dispose()
-    return count, latencies, commits, cpu, elapsed
+    return count, latencies, commits, cpu, elapsed, index
 
 
 def run(kind: str, url: str, *, mode: str, callers: int, seconds: float, checkpoint_interval: float,
@@ -136,7 +150,9 @@ def run(kind: str, url: str, *, mode: str, callers: int, seconds: float, checkpo
             "ack_p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
             "ack_p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
             "events_per_commit": round(count / max(commits, 1), 1),
-            "process_cpu_us_per_event": round(cpu / max(count, 1) * 1e6, 1), "chain_verifies": report.ok}
+            "process_cpu_us_per_event": round(cpu / max(count, 1) * 1e6, 1), "chain_verifies": report.ok,
+            "index_lag_at_end": max(part[5]["index_lag_at_end"] for part in parts),
+            "index_catch_up_s": max(part[5]["index_catch_up_s"] for part in parts)}
 
 
 def main(argv: list[str] | None = None) -> int:
