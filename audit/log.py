@@ -1,8 +1,8 @@
 """The access log service: durable, group-committed appends to the hash chain.
 
-``AccessLog.record(event)`` returns the event id only once the event is durable: committed with
-``synchronous=FULL`` (SQLite, WAL) or flushed by a ``synchronous_commit=on`` commit after it (PostgreSQL,
-see ``_PG_COMMIT``). One writer thread owns one
+``AccessLog.record(event)`` returns the event id only once the event is durable: committed and its
+write-ahead log synced (SQLite: by the writer, after it lets go of the write lock; PostgreSQL: by a
+synchronous commit right after the append's, see ``_PG_COMMIT``). One writer thread owns one
 database connection; callers hand it their events and wait. While the writer commits one batch, the next
 fills up, so many concurrent callers share one commit (and one fsync) without any added delay for a
 lone caller. Each caller's events are one unit: all stored or none.
@@ -58,12 +58,15 @@ _INBOX_SQL = "SELECT id, supplied, body FROM audit_admin_inbox ORDER BY id LIMIT
 # queues on the append lock, so a synchronous commit kept the lock through a WAL flush and the writers of a
 # node could only take turns flushing: two server workers logging token exchanges spent 6-7 ms a batch
 # under the lock (half of it the flush) and managed about 8 events a batch. The append therefore commits
-# asynchronously (the lock is let go at once) and, in the same round trip, a synchronous transaction that
-# only takes a transaction id commits after it: its commit flushes the WAL up to and past the append's
-# commit record, the writers' flushes overlap, and the batch is durable when the round trip returns, before
-# any caller is answered.
+# asynchronously (the lock is let go at once) and, in the same round trip, a second transaction commits
+# after it with the configured synchronous_commit (and synchronous replication). That transaction must
+# write WAL, or PostgreSQL skips the flush of its commit: a transactional logical-decoding message (one
+# small record, no table, any role) makes it do so. Its commit flushes the WAL up to and past the append's
+# commit record, the writers' flushes overlap, and callers are answered only after the round trip returns.
+# Until then other sessions may already see the events (a crash could still remove them; nobody was told
+# they were recorded). tests/audit/test_access_log_durability.py checks the flush position.
 _PG_BEGIN = f"BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({APPEND_LOCK_ID}); {HEAD_SQL}"
-_PG_COMMIT = "COMMIT; BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT"
+_PG_COMMIT = "COMMIT; BEGIN; SELECT pg_logical_emit_message(true, 'iam.audit.flush', ''); COMMIT"
 _PG_BEGIN_INBOX = f"{_PG_BEGIN}; {_INBOX_SQL}"
 
 
@@ -286,7 +289,7 @@ class AccessLog:
             _log.error("access log append failed", exc_info=exc, extra={"callers": len(batch.tickets)})
             self._rollback_and_disconnect()
             failure = AuditUnavailable("the access log cannot be written (database unavailable); "
-                                       "the access was not recorded")
+                                       "the access may not have been recorded")
             for ticket in batch.tickets:
                 if ticket.error is None:
                     ticket.error = failure
@@ -333,7 +336,8 @@ class AccessLog:
                     # answered. The WAL cannot be deleted or replaced while this connection is open, and a
                     # checkpoint syncs what it copies before it reuses the WAL.
                     conn.execute("PRAGMA synchronous=NORMAL")
-                    self._wal_path = f"{database}-wal"
+                    # The file SQLite really uses (it resolves symbolic links and relative paths).
+                    self._wal_path = str(conn.execute("PRAGMA database_list").fetchone()[2]) + "-wal"
             self._fairy, self._conn = fairy, conn
         return self._conn
 

@@ -20,8 +20,8 @@ class DatabaseError(Exception):
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; for SQLite create the file's folder and turn on WAL and foreign keys.
 
-    SQLite runs with ``synchronous=FULL`` because the access log promises that an acknowledged event
-    survives power loss; WAL keeps readers from blocking the writer.
+    SQLite runs with ``synchronous=FULL`` so that every committed change survives power loss (the access
+    log's writer syncs its own commits, see :mod:`audit.log`); WAL keeps readers from blocking the writer.
     """
     try:
         parsed = make_url(url)

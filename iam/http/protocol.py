@@ -5,8 +5,8 @@ the body in a second write: two system calls and two TCP segments per response, 
 client. On this service's small JSON answers the extra call was the most expensive single line of the
 token endpoint (about 10 % of a worker's time, system calls being dear in a virtual machine). Here the
 head of a response is held until its body is written and both leave together; a head whose body does not
-follow in the same turn of the event loop (an empty or streamed response) is sent at the end of that
-turn, and before anything else is written or the connection is closed, so nothing is reordered or lost.
+follow in the same turn of the event loop (an empty or streamed response) is sent in the next turn, and
+always before anything else is written or the connection is closed, so nothing is reordered or lost.
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ class _CoalescingTransport:
     def close(self) -> None:
         self._flush()
         self._transport.close()
+
+    def writelines(self, chunks: Any) -> None:
+        self.write(b"".join(chunks))
 
     def write_eof(self) -> None:
         self._flush()
