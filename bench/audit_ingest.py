@@ -6,8 +6,8 @@
 
 Many concurrent callers (asyncio tasks awaiting ``AccessLog.record_async``, as the HTTP decision path
 does; the same with ten events per call, as a batch of AuthZEN evaluations does; and threads calling
-``AccessLog.record``) append events and wait until they are durable (SQLite WAL with
-synchronous=FULL; PostgreSQL synchronous_commit=on). Printed: events/s, the
+``AccessLog.record``) append events and wait until they are durable (the WAL synced: SQLite by the writer after its
+commit, PostgreSQL by a synchronous commit right after the append's; see audit/log.py). Printed: events/s, the
 acknowledgement latency p50/p99, the mean events per commit, this process's CPU time per event
 (callers, writer and search indexer; a PostgreSQL server's own work is not included), and how far the
 search indexer (running all along, as in the service) was behind when the load stopped (events) and how
