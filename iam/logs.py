@@ -1,14 +1,29 @@
-"""Structured JSON logs. Messages never carry secrets or tokens: callers log ids and reasons, not values."""
+"""Structured JSON logs. Messages never carry secrets or tokens: callers log ids and reasons, not values.
+
+Every line is one JSON object: ``time``, ``level``, ``logger``, ``message``, then the record's fields. The one
+line per HTTP request (logger ``iam.access``, message ``request``) takes a shorter path, see
+:func:`log_request`.
+"""
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
 import sys
+import threading
+import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
-__all__ = ["configure_logging", "log_event"]
+import orjson
+
+__all__ = ["BufferedLines", "configure_logging", "log_event", "log_request"]
+
+#: How long a request line may wait in the buffer, and how much may gather before it is written at once.
+REQUEST_LINES_INTERVAL = 0.2
+REQUEST_LINES_LIMIT = 64 << 10
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 _SENSITIVE = ("secret", "password", "token", "authorization", "assertion", "private")
@@ -49,15 +64,105 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value if found == 1 else "[redacted]"
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        try:
+            return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits, say: the slower encoder takes anything
+            return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class BufferedLines:
+    """Lines gathered in memory and written to ``stream`` in one write, at the latest ``interval`` seconds
+    after the first one arrived or once ``limit`` bytes have gathered, as busy web servers write their access
+    logs (nginx's ``access_log ... buffer= flush=``). A flusher thread (one per process, started with the
+    first line) does the timed writes; whatever is left is written at exit. A crash loses at most the last
+    ``interval`` seconds of lines: acceptable for the request log, never used for the access log of patient
+    data, which is durable (:mod:`audit.log`)."""
+
+    def __init__(self, stream: IO[str], *, interval: float = REQUEST_LINES_INTERVAL,
+                 limit: int = REQUEST_LINES_LIMIT) -> None:
+        self._stream = stream
+        self._interval = interval
+        self._limit = limit
+        self._lines: list[bytes] = []
+        self._size = 0
+        self._lock = threading.Lock()  # guards the buffer; held for an append or a swap only
+        self._write_lock = threading.Lock()  # keeps flushes in order
+        self._due = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._flusher_pid = 0
+        atexit.register(self.flush)
+
+    def write(self, line: bytes) -> None:
+        """Add one line (without its line break)."""
+        with self._lock:
+            self._lines.append(line)
+            self._size += len(line) + 1
+            first, full = len(self._lines) == 1, self._size >= self._limit
+        if full:
+            self.flush()
+        elif first:
+            if self._flusher_pid != os.getpid():  # none yet, or the one of the process we were forked from
+                self._start_flusher()
+            self._due.set()
+
+    def flush(self) -> None:
+        with self._write_lock:
+            with self._lock:
+                lines, self._lines, self._size = self._lines, [], 0
+            if lines:
+                self._stream.write(b"\n".join(lines).decode() + "\n")
+                self._stream.flush()
+
+    def _start_flusher(self) -> None:
+        self._flusher_pid = os.getpid()
+        self._flusher = threading.Thread(target=self._run, name="iam-log-flusher", daemon=True)
+        self._flusher.start()
+
+    def _run(self) -> None:
+        while True:
+            self._due.wait()
+            self._due.clear()
+            time.sleep(self._interval)  # let the lines of the next moments join this write
+            try:
+                self.flush()
+            except (OSError, ValueError):  # the stream went away (closed at exit): nothing left to tell
+                return
+
+
+_request_access = logging.getLogger("iam.access")
+_request_lines: BufferedLines | None = None
+
+
+def log_request(fields: dict[str, Any]) -> None:
+    """The line for one HTTP request (logger ``iam.access``, level info, message ``request``).
+
+    Once :func:`configure_logging` has set up the process, these lines skip the logging machinery (a
+    ``LogRecord``, handler locks, a JSON encoder and a write and flush per line) and go, encoded by orjson, to
+    :class:`BufferedLines` on the same stream: with the machinery, this one line cost 180 µs of CPU a request
+    on the benchmark machine, more than a quarter of issuing a token. Elsewhere (tests, embedding) they go
+    through ``logging`` as usual. ``fields`` must be JSON types.
+    """
+    lines = _request_lines
+    if lines is not None:
+        lines.write(orjson.dumps({
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"), "level": "info",
+            "logger": "iam.access", "message": "request", **fields}))
+    elif _request_access.isEnabledFor(logging.INFO):
+        _request_access.info("request", extra=fields)
 
 
 def configure_logging(level: str = "info") -> None:
+    global _request_lines
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    if _request_lines is not None:
+        _request_lines.flush()
+        atexit.unregister(_request_lines.flush)
+    enabled = _request_access.isEnabledFor(logging.INFO)
+    _request_lines = BufferedLines(sys.stderr) if enabled else None
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []

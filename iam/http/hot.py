@@ -17,13 +17,13 @@ framework ever receive it (the hot router answers first, so in practice it never
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import orjson
 from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
@@ -88,8 +88,7 @@ class HotResponse:
 
 def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> HotResponse:
     """Compact UTF-8 JSON with ``Cache-Control: no-store`` unless ``headers`` say otherwise."""
-    return HotResponse(status, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
-                       {"Cache-Control": "no-store", **(headers or {})})
+    return HotResponse(status, orjson.dumps(body), {"Cache-Control": "no-store", **(headers or {})})
 
 
 HotHandler = Callable[[HotRequest], Awaitable[HotResponse]]

@@ -8,7 +8,6 @@ framework's error pages included, carries the request id and is counted and logg
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import re
 import time
@@ -17,9 +16,10 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from iam.logs import log_request
+
 __all__ = ["RequestContextMiddleware", "request_id_of"]
 
-_log = logging.getLogger("iam.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 REQUESTS = Counter("iam_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -102,14 +102,6 @@ class RequestContextMiddleware:
             route = getattr(scope.get("route"), "path", "unmatched")
             _observe(scope["method"], route, status, elapsed)
             client = scope.get("client")
-            _log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "client": client[0] if client else None,
-                },
-            )
+            log_request({"request_id": request_id, "method": scope["method"], "path": scope["path"],
+                         "status": status, "duration_ms": round(elapsed * 1000, 3),
+                         "client": client[0] if client else None})
