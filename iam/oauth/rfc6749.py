@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote_plus
+from urllib.parse import unquote_plus
 
 from iam.oauth.errors import InvalidClient, InvalidRequest
 
@@ -61,11 +61,24 @@ def parse_form(body: bytes, *, repeatable: frozenset[str] = frozenset()) -> dict
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidRequest("the request body is not UTF-8") from None
-    parsed = parse_qs(text, keep_blank_values=True, strict_parsing=False)
-    repeated = sorted(name for name, values in parsed.items() if len(values) > 1 and name not in repeatable)
-    if repeated:
-        raise InvalidRequest(f"parameter '{repeated[0]}' is given more than once")
-    return {name: " ".join(values) for name, values in parsed.items()}
+    # As parse_qs(keep_blank_values=True) reads it, but a field is only unquoted when it holds a '%' or a '+':
+    # the subject token of an exchange (base64url) never does, and unquoting it was 5 % of an exchange.
+    parsed: dict[str, str] = {}
+    for field in text.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        if "%" in value or "+" in value:
+            value = unquote_plus(value)
+        if name not in parsed:
+            parsed[name] = value
+        elif name in repeatable:
+            parsed[name] += " " + value
+        else:
+            raise InvalidRequest(f"parameter '{name}' is given more than once")
+    return parsed
 
 
 def _basic_credentials(header: str) -> ClientCredentials:

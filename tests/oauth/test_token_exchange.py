@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 import jwt
 import pytest
@@ -189,6 +190,23 @@ def test_two_audiences_are_invalid_target() -> None:
 def test_repeated_audience_parameters_are_kept_for_the_exchange_to_judge() -> None:
     form = parse_form(b"audience=https%3A%2F%2Fa.test&audience=https%3A%2F%2Fb.test", repeatable=REPEATABLE)
     assert form == {"audience": "https://a.test https://b.test"}
+
+
+@pytest.mark.parametrize("body", [
+    b"grant_type=client_credentials&scope=a+b%20c",
+    b"subject_token=eyJhbGciOi.eyJzdWIi.c2ln-_&client_id=app%2B1&empty=&bare&&x=%zz%41",
+    b"name%3D=v%26w&caf%C3%A9=%E2%9C%93&bad=%ff",
+    b"",
+])
+def test_form_bodies_read_as_the_standard_library_reads_them(body: bytes) -> None:
+    standard = parse_qs(body.decode(), keep_blank_values=True)
+    assert parse_form(body) == {name: values[0] for name, values in standard.items()}
+
+
+@pytest.mark.parametrize("body", [b"scope=a&scope=b", b"client_id=x&client%5Fid=y"])
+def test_a_repeated_form_parameter_is_refused(body: bytes) -> None:
+    with pytest.raises(InvalidRequest, match="is given more than once"):
+        parse_form(body)
 
 
 def test_unknown_authorization_details_type_is_refused() -> None:
