@@ -13,6 +13,13 @@ acknowledgement latency p50/p99, the mean events per commit, this process's CPU 
 search indexer (running all along, as in the service) was behind when the load stopped (events) and how
 long it then took to catch up. Target: >= 20,000 events/s on both
 databases. Numbers are printed, never asserted.
+
+Mode ``raw`` measures what the issue compares the target with, on this machine and in the same run: plain
+durable batched inserts of 300-byte rows into a bare table (1,000 rows a transaction; SQLite WAL with
+``synchronous=FULL``, PostgreSQL ``executemany`` with ``synchronous_commit=on``). The issue measured
+50,000-65,000 (SQLite) and 30,000-44,000 (PostgreSQL) rows/s on its reference machine, by a method it does
+not spell out, so the line is a yardstick printed beside ours, not a scale for the target (on one machine
+here SQLite's raw rate was 2.4 times the issue's while Python ran at half the reference speed).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from multiprocessing import get_context
+from typing import Any
 
 from audit_common import make_event, percentile, scratch_database
 from sqlalchemy import text
@@ -155,14 +163,60 @@ def run(kind: str, url: str, *, mode: str, callers: int, seconds: float, checkpo
             "index_catch_up_s": max(part[5]["index_catch_up_s"] for part in parts)}
 
 
+RAW_REFERENCE = {"sqlite": "50,000-65,000", "postgresql": "30,000-44,000"}  # rows/s, from the issue
+_RAW_BATCH = 1_000
+
+
+def _raw(url: str, *, seconds: float) -> dict[str, object]:
+    """Durable batched inserts of 300-byte rows into a bare table: the issue's yardstick."""
+    engine = make_engine(url)
+    postgres = engine.dialect.name == "postgresql"
+    fairy = engine.raw_connection()
+    conn: Any = fairy.driver_connection
+    payload = "x" * 300
+    rows = 0
+    if postgres:
+        conn.autocommit = True
+        conn.execute("CREATE TABLE bench_raw (id bigint PRIMARY KEY, payload text NOT NULL)")
+        conn.autocommit = False
+        conn.execute("SET synchronous_commit = on")
+        conn.commit()
+        insert = "INSERT INTO bench_raw (id, payload) VALUES (%s, %s)"
+    else:
+        conn.isolation_level = None
+        conn.execute("CREATE TABLE bench_raw (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
+        conn.execute("PRAGMA synchronous=FULL")
+        insert = "INSERT INTO bench_raw (id, payload) VALUES (?, ?)"
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        batch = [(rows + index, payload) for index in range(_RAW_BATCH)]
+        cursor = conn.cursor()
+        if postgres:
+            cursor.executemany(insert, batch)
+            conn.commit()
+        else:
+            cursor.execute("BEGIN")
+            cursor.executemany(insert, batch)
+            cursor.execute("COMMIT")
+        cursor.close()
+        rows += _RAW_BATCH
+    elapsed = time.perf_counter() - started
+    fairy.close()
+    engine.dispose()
+    kind = "postgresql" if postgres else "sqlite"
+    return {"database": kind, "mode": "raw", "rows_per_s": round(rows / elapsed),
+            "issue_reference_rows_per_s": RAW_REFERENCE[kind]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
                         help="server (and any database on it) where a scratch database is created")
-    parser.add_argument("--modes", default="async,async-batch10,threads",
-                        help="async: one event per await; async-batch10: ten per await (an AuthZEN batch); "
-                             "threads: one event per blocking call")
+    parser.add_argument("--modes", default="raw,async,async-batch10,threads",
+                        help="raw: the issue's yardstick (plain batched inserts, see above); async: one event "
+                             "per await; async-batch10: ten per await (an AuthZEN batch); threads: one event "
+                             "per blocking call")
     parser.add_argument("--callers", type=int, default=0, help="concurrent callers (default 1000 async, 128 threads)")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--processes", type=int, default=1,
@@ -174,9 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         for mode in args.modes.split(","):
             callers = args.callers or {"async": 1000, "threads": 128}.get(mode, 100)
             with scratch_database(kind, postgres_url=args.postgres) as url:
-                print(json.dumps(run(kind, url, mode=mode, callers=callers, seconds=args.seconds,
-                                     checkpoint_interval=args.checkpoint_interval, processes=args.processes)),
-                      flush=True)
+                line = _raw(url, seconds=args.seconds) if mode == "raw" else run(
+                    kind, url, mode=mode, callers=callers, seconds=args.seconds,
+                    checkpoint_interval=args.checkpoint_interval, processes=args.processes)
+                print(json.dumps(line), flush=True)
     return 0
 
 
