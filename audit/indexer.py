@@ -25,14 +25,14 @@ transactions, with the ``indexed_seq`` they advanced, which the next run redoes.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
-import os
 import threading
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
+
+from audit.connection import DedicatedConnection
 
 __all__ = ["BUCKET_EVENTS", "Indexer", "index_range", "index_sql", "indexed_through"]
 
@@ -92,10 +92,8 @@ class Indexer:
         self._chunk = chunk
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._conn: Any = None
-        self._fairy: Any = None
-        self._file_lock: int | None = None  # SQLite: the writers' lock file
-        self._index_lock: int | None = None  # SQLite: the indexers' lock file
+        # The indexer thread's own connection; on SQLite with the writers' and the indexers' lock files.
+        self._connection = DedicatedConnection(engine, locks=("writer", "indexer"), configure=self._configure)
         self._guard = threading.Lock()  # catch_up() from another thread and the indexer thread
         #: Counters for benchmarks and metrics.
         self.stats = {"runs": 0, "events": 0}
@@ -111,7 +109,7 @@ class Indexer:
             self._thread.join(timeout=60)
             self._thread = None
         with self._guard:
-            self._disconnect()
+            self._connection.close()
 
     def catch_up(self) -> int:
         """Index every event appended so far (by this or another process); return how many this call did."""
@@ -129,7 +127,7 @@ class Indexer:
             try:
                 return self._index_once()
             except Exception:
-                self._rollback_and_disconnect()
+                self._connection.close(rollback=True)
                 raise
 
     def _run(self) -> None:
@@ -140,7 +138,7 @@ class Indexer:
                 _log.exception("access log indexer failed; queries scan the unindexed tail meanwhile")
 
     def _index_once(self) -> int:
-        conn = self._connect()
+        conn = self._connection.connect()
         cursor = conn.cursor()
         try:
             done = self._index_postgres(cursor) if self._postgres else self._index_sqlite(cursor)
@@ -174,16 +172,17 @@ class Indexer:
         return max(through - after, 0)
 
     def _index_sqlite(self, cursor: Any) -> int:
-        if self._index_lock is not None:
+        index_lock = self._connection.lock("indexer")
+        if index_lock is not None:
             try:  # one indexer at a time per database file; the others skip this round
-                fcntl.flock(self._index_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(index_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return 0
         try:
             return self._index_sqlite_locked(cursor)
         finally:
-            if self._index_lock is not None:
-                fcntl.flock(self._index_lock, fcntl.LOCK_UN)
+            if index_lock is not None:
+                fcntl.flock(index_lock, fcntl.LOCK_UN)
 
     def _index_sqlite_locked(self, cursor: Any) -> int:
         # 1. Read and sort the keys into the connection's temporary table: a read transaction, no lock.
@@ -196,8 +195,9 @@ class Indexer:
         if through <= after:
             return 0
         # 2. Under the write lock (after the writers' file lock): copy them in, unless another indexer was faster.
-        if self._file_lock is not None:
-            fcntl.flock(self._file_lock, fcntl.LOCK_EX)
+        file_lock = self._connection.lock("writer")
+        if file_lock is not None:
+            fcntl.flock(file_lock, fcntl.LOCK_EX)
         try:
             cursor.execute("BEGIN IMMEDIATE")
             cursor.execute(_STATE_SQL)
@@ -209,50 +209,22 @@ class Indexer:
             cursor.execute(_SAVE_SQL.format(m="?"), (through,))
             cursor.execute("COMMIT")
         finally:
-            if self._file_lock is not None:
-                fcntl.flock(self._file_lock, fcntl.LOCK_UN)
+            if file_lock is not None:
+                fcntl.flock(file_lock, fcntl.LOCK_UN)
         # 3. Copy the WAL back into the database file here, off the acknowledgement path: otherwise the appender
         # does it at the commit that crosses its wal_autocheckpoint, with callers waiting. PASSIVE takes no
         # lock that the appender waits for.
         cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
         return through - after
 
-    def _connect(self) -> Any:
-        if self._conn is None:
-            fairy = self._engine.raw_connection()
-            conn: Any = fairy.driver_connection
-            fairy.detach()  # kept by this thread for good; the pool must not hand it out
-            if self._postgres:
-                conn.autocommit = True
-            else:
-                conn.isolation_level = None
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA cache_size=-32768")
-                conn.execute("PRAGMA wal_autocheckpoint=20000")
-                conn.execute("PRAGMA temp_store=MEMORY")
-                conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGED} (bucket INTEGER, dim TEXT, value TEXT, "
-                             "occurred_at TEXT, seq INTEGER, PRIMARY KEY (bucket, dim, value, occurred_at, seq)) "
-                             "WITHOUT ROWID")
-                database = self._engine.url.database
-                if database and database != ":memory:" and not database.startswith("file:"):
-                    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
-                    self._file_lock = os.open(f"{database}-writer.lock", flags, 0o600)
-                    self._index_lock = os.open(f"{database}-indexer.lock", flags, 0o600)
-            self._fairy, self._conn = fairy, conn
-        return self._conn
-
-    def _disconnect(self) -> None:
-        if self._fairy is not None:
-            with contextlib.suppress(Exception):  # closing a broken connection may fail; it is dropped anyway
-                self._fairy.close()
-        self._fairy = self._conn = None
-        for descriptor in (self._file_lock, self._index_lock):
-            if descriptor is not None:
-                os.close(descriptor)
-        self._file_lock = self._index_lock = None
-
-    def _rollback_and_disconnect(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):  # the connection is being dropped anyway
-                self._conn.execute("ROLLBACK")
-        self._disconnect()
+    def _configure(self, conn: Any) -> None:
+        """The indexer's own settings, on each new connection (see :class:`DedicatedConnection`)."""
+        if self._postgres:
+            return
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-32768")
+        conn.execute("PRAGMA wal_autocheckpoint=20000")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGED} (bucket INTEGER, dim TEXT, value TEXT, "
+                     "occurred_at TEXT, seq INTEGER, PRIMARY KEY (bucket, dim, value, occurred_at, seq)) "
+                     "WITHOUT ROWID")

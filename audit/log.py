@@ -40,6 +40,7 @@ from sqlalchemy import Engine
 
 from audit.chain import FORMAT, SEPARATOR, Prepared, prepare_access, prepare_admin
 from audit.checkpoints import Checkpointer
+from audit.connection import DedicatedConnection
 from audit.ddl import ensure_partitions
 from audit.errors import AuditUnavailable, EventConflict
 from audit.events import AccessEvent, AdminEvent
@@ -139,11 +140,9 @@ class AccessLog:
         self._writer: threading.Thread | None = None
         self._maintainer: threading.Thread | None = None
         self._stop = threading.Event()
-        self._fairy: Any = None
-        self._conn: Any = None
-        self._file_lock: int | None = None  # SQLite: descriptor of the writers' lock file
+        # The writer thread's own connection; on SQLite with the writers' lock file, taken around each append.
+        self._connection = DedicatedConnection(engine, locks=("writer",), configure=self._configure)
         self._wal: int | None = None  # SQLite: descriptor of the write-ahead log, synced outside the lock
-        self._wal_path = ""
         self._insert = insert_sql(self._postgres)
         self.indexer = Indexer(engine, interval=index_interval)
         #: Counters for benchmarks and metrics: transactions committed and events appended.
@@ -287,7 +286,7 @@ class AccessLog:
             self._append(batch.tickets, inbox=inbox)
         except Exception as exc:
             _log.error("access log append failed", exc_info=exc, extra={"callers": len(batch.tickets)})
-            self._rollback_and_disconnect()
+            self._disconnect(rollback=True)
             failure = AuditUnavailable("the access log cannot be written (database unavailable); "
                                        "the access may not have been recorded")
             for ticket in batch.tickets:
@@ -306,62 +305,36 @@ class AccessLog:
             with contextlib.suppress(RuntimeError):  # the loop closed while waiting: nobody is left to tell
                 loop.call_soon_threadsafe(_settle, pairs, batch.timers.get(loop))
 
-    def _connect(self) -> Any:
-        if self._conn is None:
-            fairy = self._engine.raw_connection()
-            conn: Any = fairy.driver_connection
-            fairy.detach()  # the writer keeps this connection for good; the pool must not hand it out
-            if self._postgres:
-                conn.autocommit = True
-                # COPY picks dumpers by column type, and for bytea that is psycopg's DB-API ``Binary`` dumper,
-                # written in Python (two calls per row); registering the bytes dumper again makes the
-                # compiled one the bytea dumper of this connection.
-                conn.adapters.register_dumper(bytes, BytesBinaryDumper)
-            else:
-                conn.isolation_level = None
-                conn.execute("PRAGMA cache_size=-65536")
-                # The search indexer copies the WAL back into the database after each of its runs (off the
-                # acknowledgement path); this is the fallback when no indexer runs. Every 20,000 pages (80 MB
-                # of WAL) rather than 1,000 (the default) so that a page dirtied by many commits is copied once.
-                conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_CHECKPOINT_PAGES}")
-                database = self._engine.url.database
-                if database and database != ":memory:" and not database.startswith("file:"):
-                    # Opened here, in the writer thread of this process: a descriptor inherited across fork
-                    # would share its lock with the parent's.
-                    self._file_lock = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                                              0o600)
-                    # As on PostgreSQL (see _PG_COMMIT): a synchronous commit syncs the WAL while holding the
-                    # write lock, so the writers of a file took turns syncing. This connection commits without
-                    # the sync, lets go of the locks, then syncs the WAL file itself before anyone is
-                    # answered. The WAL cannot be deleted or replaced while this connection is open, and a
-                    # checkpoint syncs what it copies before it reuses the WAL.
-                    conn.execute("PRAGMA synchronous=NORMAL")
-                    # The file SQLite really uses (it resolves symbolic links and relative paths).
-                    self._wal_path = str(conn.execute("PRAGMA database_list").fetchone()[2]) + "-wal"
-            self._fairy, self._conn = fairy, conn
-        return self._conn
+    def _configure(self, conn: Any) -> None:
+        """The writer's own settings, on each new connection (see :class:`DedicatedConnection`)."""
+        if self._postgres:
+            # COPY picks dumpers by column type, and for bytea that is psycopg's DB-API ``Binary`` dumper,
+            # written in Python (two calls per row); registering the bytes dumper again makes the
+            # compiled one the bytea dumper of this connection.
+            conn.adapters.register_dumper(bytes, BytesBinaryDumper)
+            return
+        conn.execute("PRAGMA cache_size=-65536")
+        # The search indexer copies the WAL back into the database after each of its runs (off the
+        # acknowledgement path); this is the fallback when no indexer runs. Every 20,000 pages (80 MB
+        # of WAL) rather than 1,000 (the default) so that a page dirtied by many commits is copied once.
+        conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_CHECKPOINT_PAGES}")
+        if self._connection.path:
+            # As on PostgreSQL (see _PG_COMMIT): a synchronous commit syncs the WAL while holding the
+            # write lock, so the writers of a file took turns syncing. This connection commits without
+            # the sync, lets go of the locks, then syncs the WAL file itself before anyone is
+            # answered. The WAL cannot be deleted or replaced while this connection is open, and a
+            # checkpoint syncs what it copies before it reuses the WAL.
+            conn.execute("PRAGMA synchronous=NORMAL")
 
-    def _disconnect(self) -> None:
-        if self._fairy is not None:
-            with contextlib.suppress(Exception):  # closing a broken connection may fail; it is dropped anyway
-                self._fairy.close()
-        self._fairy = self._conn = None
-        if self._file_lock is not None:
-            os.close(self._file_lock)
-            self._file_lock = None
+    def _disconnect(self, *, rollback: bool = False) -> None:
+        self._connection.close(rollback=rollback)
         if self._wal is not None:
             os.close(self._wal)
             self._wal = None
 
-    def _rollback_and_disconnect(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):  # the connection is being dropped anyway
-                self._conn.execute("ROLLBACK")
-        self._disconnect()
-
     def _append(self, tickets: list[_Ticket], *, inbox: bool) -> None:
-        conn = self._connect()
-        lock = self._file_lock
+        conn = self._connection.connect()
+        lock = self._connection.lock("writer")
         if lock is not None:
             # Writers of one SQLite file (one per server process) queue on a blocking OS lock: a waiter wakes
             # the moment the holder lets go, where SQLite's busy handler would sleep 1, 2, 5, 10... ms.
@@ -378,7 +351,8 @@ class AccessLog:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         if lock is not None:
             if self._wal is None:
-                self._wal = os.open(self._wal_path, os.O_RDONLY | os.O_CLOEXEC)
+                # The WAL of the file SQLite really uses (it resolves symbolic links and relative paths).
+                self._wal = os.open(self._connection.path + "-wal", os.O_RDONLY | os.O_CLOEXEC)
             os.fsync(self._wal)
 
     def _append_locked(self, conn: Any, tickets: list[_Ticket], *, inbox: bool) -> None:
@@ -451,7 +425,7 @@ class AccessLog:
         return ids, items
 
     def _inbox_waiting(self) -> bool:
-        conn = self._connect()
+        conn = self._connection.connect()
         cursor = conn.cursor()
         cursor.execute("SELECT 1 FROM audit_admin_inbox LIMIT 1")
         waiting = cursor.fetchone() is not None
