@@ -412,6 +412,10 @@ def main() -> None:
                                      duration=args.duration, server_pid=server_pid)
     if PEER in wanted:
         with peer_server(work) as (base, peer_pid):
+            probe = httpx2.post(f"{base}/token", data={"grant_type": "client_credentials", "scope": "journal"},
+                                auth=("bench", "bench-secret"))
+            if probe.status_code != 200 or probe.json().get("access_token", "").count(".") != 2:
+                raise SystemExit(f"the peer does not issue JWTs: {probe.status_code} {probe.text}")
             script = _lua(work, PEER, path="/token", authorization=_basic(("bench", "bench-secret")),
                           bodies=["grant_type=client_credentials&scope=journal"])
             results[PEER] = _measure(PEER, f"{base}/token", script, connections=args.connections,

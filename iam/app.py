@@ -12,7 +12,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
-from opentelemetry import trace
+from opentelemetry import _logs as otel_logs
+from opentelemetry import metrics, trace
 from starlette.types import ASGIApp
 
 from audit import fhir_routes as audit_fhir_routes
@@ -26,6 +27,7 @@ from iam.http import health
 from iam.http.errors import install_error_handlers
 from iam.http.hot import HotRoute, HotRoutes
 from iam.http.middleware import RequestContextMiddleware
+from iam.logs import flush_request_lines
 from iam.oauth import client_admin
 from iam.oauth import routes as oauth_routes
 from iam.runtime import Runtime
@@ -50,15 +52,25 @@ class ServiceApp(FastAPI):
         return RequestContextMiddleware(HotRoutes(super().build_middleware_stack(), self.hot_routes))
 
 
+# The provider types OpenTelemetry's API hands out until a provider is set up (FastAPI tells them apart the
+# same way: the API has no public "is configured" query).
+_NOT_SET_UP = frozenset({"ProxyTracerProvider", "NoOpTracerProvider", "_ProxyMeterProvider", "NoOpMeterProvider",
+                         "ProxyLoggerProvider", "NoOpLoggerProvider"})
+
+
 def _telemetry() -> TelemetryConfig:
-    """FastAPI's own OpenTelemetry spans, metrics and logs when the process has OpenTelemetry tracing set up
-    before the app is built (``opentelemetry-instrument`` does so) or asks FastAPI to configure it; otherwise
-    off. Left on, FastAPI asked the global providers on every request whether they had been configured since,
-    3 % of a token request. Our own Prometheus metrics (``/metrics``) do not depend on it."""
-    if os.environ.get("FASTAPI_OTEL_AUTO_CONFIGURE", "").lower() == "true" or not isinstance(
-            trace.get_tracer_provider(), trace.ProxyTracerProvider):
+    """FastAPI's own OpenTelemetry spans, metrics and logs, each only when the process has set up that
+    provider before the app is built (``opentelemetry-instrument`` does so) or asks FastAPI to configure them;
+    otherwise off. Left on, FastAPI asked the global providers on every request whether they had been
+    configured since, 3 % of a token request. Our own Prometheus metrics (``/metrics``) do not depend on it."""
+    if os.environ.get("FASTAPI_OTEL_AUTO_CONFIGURE", "").lower() == "true":
         return {}
-    return {"tracing": False, "metrics": False, "logs": False}
+    return {"tracing": _set_up(trace.get_tracer_provider()), "metrics": _set_up(metrics.get_meter_provider()),
+            "logs": _set_up(otel_logs.get_logger_provider())}
+
+
+def _set_up(provider: object) -> bool:
+    return type(provider).__name__ not in _NOT_SET_UP
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> ServiceApp:
@@ -76,6 +88,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Service
                 scheduler.stop()
             if own:
                 app.state.runtime.close()
+            flush_request_lines()
 
     app = ServiceApp(title="IAM for shared patient records", version=__version__, description=DESCRIPTION,
                      lifespan=lifespan, telemetry=_telemetry())

@@ -11,15 +11,16 @@ import atexit
 import json
 import logging
 import os
+import select
 import sys
 import threading
 import time
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
-__all__ = ["BufferedLines", "configure_logging", "log_event", "log_request"]
+__all__ = ["BufferedLines", "configure_logging", "flush_request_lines", "log_event", "log_request"]
 
 #: How long a request line may wait in the buffer, and how much may gather before it is written at once.
 REQUEST_LINES_INTERVAL = 0.2
@@ -71,26 +72,38 @@ class JsonFormatter(logging.Formatter):
 
 
 class BufferedLines:
-    """Lines gathered in memory and written to ``stream`` in one write, at the latest ``interval`` seconds
-    after the first one arrived or once ``limit`` bytes have gathered, as busy web servers write their access
-    logs (nginx's ``access_log ... buffer= flush=``). A flusher thread (one per process, started with the
-    first line) does the timed writes; whatever is left is written at exit. A crash loses at most the last
-    ``interval`` seconds of lines: acceptable for the request log, never used for the access log of patient
-    data, which is durable (:mod:`audit.log`)."""
+    """Lines gathered in memory and written to a file descriptor at the latest ``interval`` seconds after the
+    first one arrived or once ``limit`` bytes have gathered, as busy web servers write their access logs
+    (nginx's ``access_log ... buffer= flush=``). A flusher thread (one per process, started with the first
+    line) does the timed writes; :meth:`flush` writes the rest (the service calls it when it shuts down, and
+    at exit). A crash loses at most the last ``interval`` seconds of lines: acceptable for the request log,
+    never used for the access log of patient data, which is durable (:mod:`audit.log`).
 
-    def __init__(self, stream: IO[str], *, interval: float = REQUEST_LINES_INTERVAL,
-                 limit: int = REQUEST_LINES_LIMIT) -> None:
-        self._stream = stream
+    Server workers share one stderr, often a pipe, where only writes of up to ``PIPE_BUF`` bytes (4 KiB) are
+    never interleaved with another process's: a batch is written in pieces of whole lines up to that size
+    (a longer line alone), each piece retried until it is all written. A write that fails (a full disk, a
+    closed pipe) drops its batch, counted in :attr:`dropped`; it never reaches the request that logged.
+    """
+
+    def __init__(self, fd: int, *, interval: float = REQUEST_LINES_INTERVAL, limit: int = REQUEST_LINES_LIMIT) -> None:
+        self._fd = fd
         self._interval = interval
         self._limit = limit
+        #: Lines lost to failed writes.
+        self.dropped = 0
+        self._renew()
+        atexit.register(self.flush)
+        os.register_at_fork(after_in_child=self._renew)
+
+    def _renew(self) -> None:
+        """A fresh buffer, locks and flusher: at start, and in a forked child (which must neither write its
+        parent's lines again nor wait on a lock some other thread of the parent held)."""
         self._lines: list[bytes] = []
         self._size = 0
         self._lock = threading.Lock()  # guards the buffer; held for an append or a swap only
         self._write_lock = threading.Lock()  # keeps flushes in order
         self._due = threading.Event()
         self._flusher: threading.Thread | None = None
-        self._flusher_pid = 0
-        atexit.register(self.flush)
 
     def write(self, line: bytes) -> None:
         """Add one line (without its line break)."""
@@ -101,32 +114,40 @@ class BufferedLines:
         if full:
             self.flush()
         elif first:
-            if self._flusher_pid != os.getpid():  # none yet, or the one of the process we were forked from
-                self._start_flusher()
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=self._run, name="iam-log-flusher", daemon=True)
+                self._flusher.start()
             self._due.set()
 
     def flush(self) -> None:
         with self._write_lock:
             with self._lock:
                 lines, self._lines, self._size = self._lines, [], 0
-            if lines:
-                self._stream.write(b"\n".join(lines).decode() + "\n")
-                self._stream.flush()
+            piece: list[bytes] = []
+            size = 0
+            try:
+                for line in lines:
+                    if piece and size + len(line) + 1 > select.PIPE_BUF:
+                        self._write_all(b"".join(piece))
+                        piece, size = [], 0
+                    piece.append(line + b"\n")
+                    size += len(line) + 1
+                if piece:
+                    self._write_all(b"".join(piece))
+            except OSError:
+                self.dropped += len(lines)  # the lines already written are counted too: an estimate is enough
 
-    def _start_flusher(self) -> None:
-        self._flusher_pid = os.getpid()
-        self._flusher = threading.Thread(target=self._run, name="iam-log-flusher", daemon=True)
-        self._flusher.start()
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
 
     def _run(self) -> None:
         while True:
             self._due.wait()
             self._due.clear()
             time.sleep(self._interval)  # let the lines of the next moments join this write
-            try:
-                self.flush()
-            except (OSError, ValueError):  # the stream went away (closed at exit): nothing left to tell
-                return
+            self.flush()
 
 
 _request_access = logging.getLogger("iam.access")
@@ -136,19 +157,32 @@ _request_lines: BufferedLines | None = None
 def log_request(fields: dict[str, Any]) -> None:
     """The line for one HTTP request (logger ``iam.access``, level info, message ``request``).
 
-    Once :func:`configure_logging` has set up the process, these lines skip the logging machinery (a
-    ``LogRecord``, handler locks, a JSON encoder and a write and flush per line) and go, encoded by orjson, to
-    :class:`BufferedLines` on the same stream: with the machinery, this one line cost 180 µs of CPU a request
-    on the benchmark machine, more than a quarter of issuing a token. Elsewhere (tests, embedding) they go
-    through ``logging`` as usual. ``fields`` must be JSON types.
+    Once :func:`configure_logging` has set up the process, and while ``iam.access`` is enabled for info and
+    has no handlers or filters of its own, these lines skip the logging machinery (a ``LogRecord``, handler
+    locks, a JSON encoder and a write and flush per line) and go, encoded by orjson, to :class:`BufferedLines`
+    on stderr: with the machinery, this one line cost 180 µs of CPU a request on the benchmark machine, more
+    than a quarter of issuing a token. So they reach stderr up to 0.2 s after lines logged later, and
+    handlers added to the root logger do not see them; give ``iam.access`` a handler of its own to have
+    them go through ``logging`` as before (as they do in tests and when embedded). ``fields`` must be JSON
+    types.
     """
+    access = _request_access
+    if not access.isEnabledFor(logging.INFO):
+        return
     lines = _request_lines
-    if lines is not None:
+    if lines is not None and not access.handlers and not access.filters:
         lines.write(orjson.dumps({
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"), "level": "info",
             "logger": "iam.access", "message": "request", **fields}))
-    elif _request_access.isEnabledFor(logging.INFO):
-        _request_access.info("request", extra=fields)
+    else:
+        access.info("request", extra=fields)
+
+
+def flush_request_lines() -> None:
+    """Write the request lines still gathered: the service calls this when it shuts down (servers stopped by
+    SIGTERM end without running ``atexit``)."""
+    if _request_lines is not None:
+        _request_lines.flush()
 
 
 def configure_logging(level: str = "info") -> None:
@@ -158,11 +192,11 @@ def configure_logging(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    if _request_lines is not None:
-        _request_lines.flush()
-        atexit.unregister(_request_lines.flush)
-    enabled = _request_access.isEnabledFor(logging.INFO)
-    _request_lines = BufferedLines(sys.stderr) if enabled else None
+    if _request_lines is None:
+        try:
+            _request_lines = BufferedLines(sys.stderr.fileno())
+        except (AttributeError, ValueError, OSError):  # stderr is no file (captured): lines go through logging
+            _request_lines = None
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -87,18 +88,62 @@ def test_serve_then_client_create_then_token_works_end_to_end(database_url: str,
     try:
         ready = _wait_ready(base)
         assert ready.json()["status"] == "ok"
-        token = httpx.post(f"{base}/oauth2/token", data={"grant_type": "client_credentials"},
-                           auth=(credentials["client_id"], credentials["client_secret"])).json()["access_token"]
+        issued = httpx.post(f"{base}/oauth2/token", data={"grant_type": "client_credentials"},
+                            auth=(credentials["client_id"], credentials["client_secret"]))
+        token = issued.json()["access_token"]
         listed = httpx.get(f"{base}/admin/v1/clients", headers={"Authorization": f"Bearer {token}"})
         assert listed.status_code == 200
         assert [entry["name"] for entry in listed.json()] == ["journal"]
-        assert httpx.get(f"{base}/.well-known/openid-configuration").json()["issuer"] == base
+        discovery = httpx.get(f"{base}/.well-known/openid-configuration")
+        assert discovery.json()["issuer"] == base
     finally:
-        server.terminate()
+        server.terminate()  # SIGTERM, as systemd, docker and Kubernetes stop a service
         _, stderr = server.communicate(timeout=20)
     assert credentials["client_secret"] not in stderr
     assert token not in stderr
-    assert all(json.loads(line)["level"] for line in stderr.splitlines() if line.startswith("{"))
+    entries = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert all(entry["level"] for entry in entries)
+    # Every answered request left its request line, although they are buffered and the server was stopped.
+    requests = {entry["request_id"]: entry for entry in entries if entry["logger"] == "iam.access"}
+    for response, path in ((issued, "/oauth2/token"), (listed, "/admin/v1/clients"),
+                           (discovery, "/.well-known/openid-configuration")):
+        line = requests[response.headers["x-request-id"]]
+        assert (line["path"], line["status"], line["message"]) == (path, 200, "request")
+
+
+def test_a_server_stopped_under_load_leaves_a_request_line_for_every_answer(database_url: str,
+                                                                           tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen([IAM, "serve", "--port", str(port), "--database-url", database_url], cwd=tmp_path,
+                              env={"IAM_SECRET_KEY": TEST_SECRET_KEY, "PATH": "/usr/bin:/bin"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    answered: list[str] = []
+    stop = threading.Event()
+
+    def call() -> None:
+        with httpx.Client(timeout=5) as session:
+            while not stop.is_set():
+                try:
+                    answered.append(session.get(f"{base}/healthz").headers["x-request-id"])
+                except httpx.TransportError:
+                    return  # the server has closed
+    try:
+        _wait_ready(base)
+        callers = [threading.Thread(target=call) for _ in range(4)]
+        for caller in callers:
+            caller.start()
+        time.sleep(1.0)
+        server.terminate()  # SIGTERM while requests keep coming
+        _, stderr = server.communicate(timeout=30)
+    finally:
+        stop.set()
+        server.kill()
+    for caller in callers:
+        caller.join(timeout=10)
+    logged = {json.loads(line).get("request_id") for line in stderr.splitlines() if line.startswith("{")}
+    assert len(answered) > 50
+    assert [request_id for request_id in answered if request_id not in logged] == []
 
 
 def _wait_ready(base: str) -> httpx.Response:

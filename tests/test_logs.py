@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from iam.logs import BufferedLines, JsonFormatter
 
@@ -33,29 +34,78 @@ def test_extra_fields_are_written_and_credential_names_redacted() -> None:
     assert again["client_id"] == "app-2" and again["client_secret"] == "[redacted]"
 
 
-def test_buffered_lines_arrive_whole_in_order_within_the_interval() -> None:
-    stream = io.StringIO()
-    lines = BufferedLines(stream, interval=0.05, limit=1 << 20)
-    for number in range(100):
-        lines.write(json.dumps({"n": number}).encode())
-    assert stream.getvalue() == ""  # gathered, not written line by line
-    deadline = time.monotonic() + 5
-    while stream.getvalue().count("\n") < 100 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert [json.loads(line)["n"] for line in stream.getvalue().splitlines()] == list(range(100))
-    lines.write(b'{"n":100}')  # the flusher keeps working after its first write
-    while stream.getvalue().count("\n") < 101 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert stream.getvalue().splitlines()[-1] == '{"n":100}'
+def _read(path: Path) -> list[str]:
+    return path.read_text().splitlines()
 
 
-def test_buffered_lines_are_written_at_once_when_the_buffer_fills() -> None:
-    stream = io.StringIO()
-    lines = BufferedLines(stream, interval=60, limit=100)
-    lines.write(b"x" * 60)
-    assert stream.getvalue() == ""
-    lines.write(b"y" * 60)
-    assert stream.getvalue() == "x" * 60 + "\n" + "y" * 60 + "\n"
+def test_buffered_lines_are_gathered_then_written_whole_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with path.open("wb") as file:
+        lines = BufferedLines(file.fileno(), interval=60, limit=1 << 20)
+        for number in range(100):
+            lines.write(json.dumps({"n": number}).encode())
+        assert _read(path) == []  # gathered, not written line by line
+        lines.flush()
+        assert [json.loads(line)["n"] for line in _read(path)] == list(range(100))
+
+
+def test_the_flusher_writes_gathered_lines_within_the_interval_and_keeps_working(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with path.open("wb") as file:
+        lines = BufferedLines(file.fileno(), interval=0.05)
+        deadline = time.monotonic() + 10
+        for batch in range(3):
+            lines.write(f'{{"batch":{batch}}}'.encode())
+            while len(_read(path)) <= batch and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert [json.loads(line)["batch"] for line in _read(path)] == [0, 1, 2]
+
+
+def test_buffered_lines_are_written_at_once_when_the_buffer_fills(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with path.open("wb") as file:
+        lines = BufferedLines(file.fileno(), interval=60, limit=100)
+        lines.write(b"x" * 60)
+        assert _read(path) == []
+        lines.write(b"y" * 60)
+        assert _read(path) == ["x" * 60, "y" * 60]
+
+
+def test_a_failed_write_drops_its_lines_without_raising_and_the_flusher_goes_on() -> None:
+    with open("/dev/full", "wb") as full:  # every write fails: no space left on device
+        lines = BufferedLines(full.fileno(), interval=0.01)
+        for number in range(5):
+            lines.write(b'{"n":%d}' % number)
+        lines.flush()
+        assert lines.dropped == 5
+        lines.write(b'{"n":5}')
+        deadline = time.monotonic() + 10
+        while lines.dropped < 6 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert lines.dropped == 6  # the flusher met the failure too and is still at work
+
+
+_WORKER = """
+import sys
+from iam.logs import configure_logging, log_request
+configure_logging("info")
+for number in range(20000):
+    log_request({"request_id": f"{sys.argv[1]}-{number:05d}", "method": "GET", "path": "/healthz",
+                 "status": 200, "duration_ms": 0.5, "client": "127.0.0.1"})
+"""
+
+
+def test_workers_sharing_one_stderr_pipe_never_break_each_others_lines() -> None:
+    read_end, write_end = os.pipe()
+    workers = [subprocess.Popen([sys.executable, "-c", _WORKER, name], stderr=write_end) for name in "AB"]
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        output = pipe.read()
+    for worker in workers:
+        assert worker.wait(timeout=60) == 0
+    entries = [json.loads(line) for line in output.splitlines()]  # fails on a line cut by the other worker's
+    assert sorted(entry["request_id"] for entry in entries) == [
+        f"{name}-{number:05d}" for name in "AB" for number in range(20000)]
 
 
 _SERVER_PROCESS = """

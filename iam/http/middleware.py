@@ -102,6 +102,8 @@ class RequestContextMiddleware:
             route = getattr(scope.get("route"), "path", "unmatched")
             _observe(scope["method"], route, status, elapsed)
             client = scope.get("client")
-            log_request({"request_id": request_id, "method": scope["method"], "path": scope["path"],
-                         "status": status, "duration_ms": round(elapsed * 1000, 3),
-                         "client": client[0] if client else None})
+            # The route's template, not the path: paths carry national ids (/audit/v1/patients/{national_id}/...),
+            # which have no place in an operations log. An unmatched path is logged to help find the mistake.
+            log_request({"request_id": request_id, "method": scope["method"],
+                         "path": scope["path"] if route == "unmatched" else route, "status": status,
+                         "duration_ms": round(elapsed * 1000, 3), "client": client[0] if client else None})

@@ -31,6 +31,7 @@ from iam.oauth.jwks import Fetcher, FetchError, RemoteKeySet, fetch_json
 __all__ = ["Federation", "FederationConfig", "TrustedIssuer", "UpstreamIdentity", "load_federation"]
 
 CLOCK_SKEW_SECONDS = 30
+MAX_SECURITY_LEVEL = 4  # a larger number in a token is no level we know: it counts as none
 _DISCOVERY_REFRESH_SECONDS = 3600.0
 _MAX_REMEMBERED = 50_000
 
@@ -254,7 +255,7 @@ class Federation:
         raw_level = claims.get(names.security_level)
         level: int | None = None
         if isinstance(raw_level, int) or (isinstance(raw_level, str) and raw_level.isdigit()):
-            level = int(raw_level)
+            level = int(raw_level) if 0 <= int(raw_level) <= MAX_SECURITY_LEVEL else None  # HelseID: 1 to 4
         elif isinstance(raw_level, str):
             level = config.security_levels.get(raw_level)
         issued_at = claims.get("iat")

@@ -143,9 +143,9 @@ def parse_token_request(*, form: dict[str, str], authorization: str | None) -> T
     grant_type = form.get("grant_type")
     if not grant_type:
         raise InvalidRequest("parameter 'grant_type' is missing")
-    scope = form.get("scope")
+    scope = form.get("scope") or None  # §3.1: a parameter sent without a value counts as omitted
     scopes = tuple(scope.split()) if scope is not None else None
     if scope is not None and not scopes:
-        raise InvalidRequest("parameter 'scope' is empty")
+        raise InvalidRequest("parameter 'scope' holds no scope, only spaces")
     params = {k: v for k, v in form.items() if k not in (*_CLIENT_AUTH_PARAMS, "grant_type", "scope")}
     return TokenRequest(grant_type=grant_type, client=client, scopes=scopes, params=params)

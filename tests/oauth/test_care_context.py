@@ -118,6 +118,18 @@ def test_record_access_needs_security_level_four(
         400, "invalid_request", "subject_token refused: record access needs security level 4; the login has 3")
 
 
+def test_a_security_level_beyond_four_counts_as_none(
+    client: TestClient, runtime: Runtime, upstream: Upstream, staff: StaffFactory, hospital: Hospital,
+    exchange_client: ClientFactory,
+) -> None:
+    person = staff(1, security_level="99")
+    _admit(runtime, hospital.department)
+    response = _exchange(client, exchange_client(), upstream.login(person.national_id),
+                         authorization_details=_details())
+    assert (response.status_code, response.json()["error"], response.json()["error_description"]) == (
+        400, "invalid_request", "subject_token refused: record access needs security level 4; the login has none")
+
+
 def test_unit_where_the_user_has_no_role_is_refused(
     client: TestClient, upstream: Upstream, staff: StaffFactory, hospital: Hospital,
     exchange_client: ClientFactory,

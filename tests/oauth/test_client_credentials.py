@@ -65,6 +65,14 @@ def test_requested_scope_narrows_the_token(client: TestClient, oauth_client: Cli
     assert response.json()["scope"] == "audit:read"
 
 
+def test_a_scope_sent_without_a_value_counts_as_omitted(client: TestClient, oauth_client: ClientFactory) -> None:
+    # RFC 6749 §3.1: parameters sent without a value are treated as if they were omitted.
+    client_id, secret = oauth_client("admin", "audit:read")
+    response = client.post("/oauth2/token", content="grant_type=client_credentials&scope=",
+                           headers={"Content-Type": "application/x-www-form-urlencoded"}, auth=(client_id, secret))
+    assert (response.status_code, sorted(response.json()["scope"].split())) == (200, ["admin", "audit:read"])
+
+
 def test_scope_not_registered_for_the_client_is_invalid_scope(client: TestClient,
                                                              oauth_client: ClientFactory) -> None:
     client_id, secret = oauth_client("audit:read")
