@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import BigInteger, ColumnElement, Select, any_, literal, or_, select, tuple_
+from sqlalchemy import BigInteger, ColumnElement, Select, String, any_, func, literal, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -223,12 +223,14 @@ def _indexed(session: Session, key: tuple[str, str], conditions: list[ColumnElem
 
 
 def _one_of(column: Any, values: list[int], postgres: bool) -> ColumnElement[bool]:
-    """``column IN values``; on PostgreSQL as ``= ANY(array)``, one parameter: SQLAlchemy's expanding IN sent a
-    parameter per value and the server planned a new statement each time (7.4 ms against 2.4 ms for the
-    hundred events of a patient)."""
+    """``column IN values`` with the values as one parameter: on PostgreSQL ``= ANY(array)``, on SQLite ``IN
+    (SELECT value FROM json_each(json))``. SQLAlchemy's expanding IN sent a parameter per value: PostgreSQL
+    planned a new statement each time (7.4 ms against 2.4 ms for the hundred events of a patient), and SQLite
+    spent 8.4 of 9 ms binding the 306 bucket numbers of a search over 10 million events (2.8 ms so)."""
     if postgres:
         return column == any_(literal(values, ARRAY(BigInteger)))  # type: ignore[no-any-return]
-    return column.in_(values)  # type: ignore[no-any-return]
+    listed = func.json_each(literal(json.dumps(values), String)).table_valued("value")
+    return column.in_(select(listed.c.value))  # type: ignore[no-any-return]
 
 
 def events_page(session: Session, filters: SearchFilters, *, limit: int, cursor: str | None = None) -> Page:

@@ -40,12 +40,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+SQLITE_MMAP_BYTES = 2 << 30
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Reads through a memory map of the file (up to 2 GiB, the cap of common builds) instead of a read system
+    # call per page not in the connection's own small cache; the map is the OS page cache, shared by every
+    # connection. "All accesses to patient P" over 10 million events (306 index probes): 9.7 -> 5.1 ms.
+    cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
     cursor.close()
 
 
