@@ -36,6 +36,11 @@ def _redacted(key: str) -> bool:
     return any(word in lowered for word in _SENSITIVE)
 
 
+def _head(time: datetime, level: str, logger: str, message: str) -> dict[str, Any]:
+    """The fields every line starts with, whichever way it is written."""
+    return {"time": time.isoformat(timespec="milliseconds"), "level": level, "logger": logger, "message": message}
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object a line. Every request writes one, so the per-line work is kept small: the field
     names a line may carry are few, and whether one is skipped or redacted is decided once per name."""
@@ -52,12 +57,8 @@ class JsonFormatter(logging.Formatter):
         return kind
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
+        entry = _head(datetime.fromtimestamp(record.created, UTC), record.levelname.lower(), record.name,
+                      record.getMessage())
         kind = self._kind
         for key, value in vars(record).items():
             found = kind(key)
@@ -171,9 +172,7 @@ def log_request(fields: dict[str, Any]) -> None:
         return
     lines = _request_lines
     if lines is not None and not access.handlers and not access.filters:
-        lines.write(orjson.dumps({
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"), "level": "info",
-            "logger": "iam.access", "message": "request", **fields}))
+        lines.write(orjson.dumps(_head(datetime.now(UTC), "info", "iam.access", "request") | fields))
     else:
         access.info("request", extra=fields)
 
