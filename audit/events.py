@@ -169,6 +169,29 @@ class AccessEvent(BaseModel):
             object.__setattr__(self, "changed", self.action in CHANGING_ACTIONS)
         return self
 
+    @classmethod
+    def trusted(cls, **fields: Any) -> AccessEvent:
+        """An event from values our own code has already checked (the decision engine's record of a decision):
+        every field must be given, in its final form (``occurred_at`` in UTC, ``changed`` set); nothing is
+        validated, defaulted or derived. Raises TypeError when a field is missing or unknown.
+
+        About 1 µs, where ``model_construct`` (which looks up each field's default and alias) took 12 µs and
+        validation 10 µs: one of the larger steps of a decision over HTTP. The instance is what
+        ``model_construct`` builds with every field set.
+        """
+        if fields.keys() != _ACCESS_EVENT_FIELDS:
+            wrong = sorted(_ACCESS_EVENT_FIELDS.symmetric_difference(fields))
+            raise TypeError(f"AccessEvent.trusted needs exactly the event's fields; wrong: {', '.join(wrong)}")
+        event = cls.__new__(cls)
+        object.__setattr__(event, "__dict__", fields)
+        object.__setattr__(event, "__pydantic_fields_set__", set(_ACCESS_EVENT_FIELDS))
+        object.__setattr__(event, "__pydantic_extra__", None)
+        object.__setattr__(event, "__pydantic_private__", None)
+        return event
+
+
+_ACCESS_EVENT_FIELDS = frozenset(AccessEvent.model_fields)
+
 
 class AdminEvent(BaseModel):
     """A change to who may do what: grants, restrictions, persons, policies, provisioning runs."""

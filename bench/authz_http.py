@@ -6,9 +6,12 @@ Usage (from the repository root; needs wrk: ``apt-get install -y wrk``):
 
 Starts ``iam serve --workers N`` on a free loopback port over the benchmark database (see authz_setup.py),
 registers a client with the ``authz`` scope, fetches one token, warms every worker's caches, then runs
-wrk twice for ``--duration`` seconds each (bounded runs, loopback only): single evaluations
-(``POST /access/v1/evaluation``) and batches of 10 (``POST /access/v1/evaluations``). Prints one JSON
-object with requests/s, decisions/s, latency percentiles and non-200 responses, then stops the server.
+wrk for ``--duration`` seconds a run (bounded runs, loopback only): single evaluations
+(``POST /access/v1/evaluation``) and batches of 10 (``POST /access/v1/evaluations``), first as a closed loop
+(each connection sends again as soon as its answer arrives: the most the server does), then paced at the
+``--rates`` offered (default: the issue's targets, 3,500 singles/s and 1,200 batches/s), where the latency
+percentiles say what a client sees at that load (see ``_PACING``). Prints one JSON object with requests/s,
+decisions/s, latency percentiles, non-200 responses and late sends, then stops the server.
 """
 
 from __future__ import annotations
@@ -53,15 +56,60 @@ def _evaluation(request: DecisionRequest) -> dict[str, Any]:
             "context": {"purpose_of_use": request.purpose}}
 
 
-def _lua(bodies: list[str], path: str, token: str) -> str:
+# Paced load (``--rate``): each wrk thread hands out send times on a fixed schedule (its share of the rate),
+# and whichever of its connections is idle takes the next one; a connection sends when its time comes.
+# While connections are free that is an open loop at the offered rate, the way a health region's many
+# clients load the service (wrk alone is a closed loop: 64 connections each sending again the moment an
+# answer arrives, so mean latency is 64 / throughput by Little's law whatever the server does). A time that
+# has already passed when a connection asks for it (every connection was busy) is sent at once and counted
+# as late: wrk times a request from its actual send, so a run with late sends understates its latency and
+# says so in "late_sends".
+_PACING = """
+local ffi = require("ffi")
+ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } iam_timespec;
+           int clock_gettime(int clock, iam_timespec *t); ]]
+local clock = ffi.new("iam_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, clock)
+  return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+end
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+local period_ms = %(period_ms)r
+local slot = nil
+late, max_late_ms = 0, 0
+delay = function()
+  local now = now_ms()
+  if slot == nil then slot = now + math.random() * period_ms end
+  slot = slot + period_ms
+  local wait = slot - now
+  if wait < -1 then
+    late = late + 1
+    if -wait > max_late_ms then max_late_ms = -wait end
+    slot = now
+  end
+  return math.max(0, math.floor(wait))
+end
+done = function(summary, latency, requests)
+  local total, worst = 0, 0
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("late")
+    worst = math.max(worst, thread:get("max_late_ms"))
+  end
+  io.write(string.format("late_sends %%d %%.1f\\n", total, worst))
+end
+"""
+
+
+def _lua(bodies: list[str], path: str, token: str, *, rate: float | None = None, threads: int = 2) -> str:
+    """wrk's script cycling ``bodies``; with ``rate`` (requests/s over all threads) the requests are paced."""
     quoted = ",\n".join(json.dumps(body) for body in bodies)
-    return f"""
+    script = f"""
 local bodies = {{ {quoted} }}
 local i = 0
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {token}"
-setup = function(thread) end
 init = function(args) i = math.random(#bodies) end
 request = function()
   i = i + 1
@@ -69,6 +117,9 @@ request = function()
   return wrk.format(nil, "{path}", nil, bodies[i])
 end
 """
+    if rate is None:
+        return script + "setup = function(thread) end\n"
+    return script + _PACING % {"period_ms": 1000.0 * threads / rate}
 
 
 def _wrk(url: str, script: Path, *, connections: int, duration: int, threads: int) -> dict[str, Any]:
@@ -85,9 +136,14 @@ def _wrk(url: str, script: Path, *, connections: int, duration: int, threads: in
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
     total = re.search(r"(\d+) requests in", out)
-    return {"requests_per_second": round(rps), "requests": int(total.group(1)) if total else None,
-            "latency": percentiles, "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": errors.group(0) if errors else None}
+    found: dict[str, Any] = {"requests_per_second": round(rps), "requests": int(total.group(1)) if total else None,
+                             "latency": percentiles, "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+                             "socket_errors": errors.group(0) if errors else None}
+    late = re.search(r"^late_sends (\d+) ([\d.]+)$", out, re.MULTILINE)
+    if late:
+        found["late_sends"] = int(late.group(1))
+        found["max_late_ms"] = float(late.group(2))
+    return found
 
 
 def main() -> None:
@@ -102,7 +158,11 @@ def main() -> None:
     parser.add_argument("--working-set", type=int, default=5_000)
     parser.add_argument("--workdir", type=Path, default=Path("var/bench"))
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--rates", default="3500,1200",
+                        help="paced runs after the closed-loop ones: single evaluations/s and batch requests/s "
+                             "offered over the same connections (the issue's targets); 'none' skips them")
     args = parser.parse_args()
+    rates = None if args.rates == "none" else [float(rate) for rate in args.rates.split(",")]
 
     settings = load(args.workdir, args.scale, args.database_url)
     runtime = Runtime.start(settings)
@@ -154,11 +214,23 @@ def main() -> None:
                           duration=args.duration, threads=args.threads)
             batch = _wrk(f"{base}/access/v1/evaluations", batch_script, connections=args.connections,
                          duration=args.duration, threads=args.threads)
-        batch["decisions_per_second"] = batch["requests_per_second"] * 10
-        print(json.dumps({"scale": args.scale, "database": settings.database_url.split(":")[0],
-                          "server": f"iam serve --workers {args.workers} (uvicorn)",
-                          "connections": args.connections, "duration_s": args.duration,
-                          "single_evaluations": single, "batches_of_10": batch}, indent=2))
+            batch["decisions_per_second"] = batch["requests_per_second"] * 10
+            report = {"scale": args.scale, "database": settings.database_url.split(":")[0],
+                      "server": f"iam serve --workers {args.workers} (uvicorn)",
+                      "connections": args.connections, "duration_s": args.duration,
+                      "single_evaluations": single, "batches_of_10": batch}
+            if rates is not None:
+                paced_runs = (("paced_single_evaluations", "/access/v1/evaluation", singles, rates[0]),
+                              ("paced_batches_of_10", "/access/v1/evaluations", batches, rates[1]))
+                for key, path, bodies, rate in paced_runs:
+                    script = Path(folder) / f"{key}.lua"
+                    script.write_text(_lua(bodies[:args.bodies], path, token, rate=rate, threads=args.threads))
+                    paced = _wrk(f"{base}{path}", script, connections=args.connections, duration=args.duration,
+                                 threads=args.threads)
+                    report[key] = {"offered_per_second": rate, **paced}
+                report["paced_batches_of_10"]["decisions_per_second"] = (
+                    report["paced_batches_of_10"]["requests_per_second"] * 10)
+        print(json.dumps(report, indent=2))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -27,6 +27,7 @@ to build an identifier that cannot exist.
 from __future__ import annotations
 
 import calendar
+import functools
 import operator
 from datetime import date
 
@@ -110,6 +111,9 @@ def _decode_date(s: str) -> tuple[date | None, str | None]:
     return date(year, month, day), None
 
 
+# Every decision checks the patient's national id; a region's patients recur all day, and the check (dates,
+# two mod-11 digits) costs about 9 µs against 0.2 µs for a cache hit.
+@functools.lru_cache(maxsize=1 << 15)
 def national_id_error(s: str) -> str | None:
     """Why ``s`` is not a valid national id (fødselsnummer, D-, H- or synthetic number), or None.
 

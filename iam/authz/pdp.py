@@ -138,15 +138,15 @@ class PolicyDecisionPoint:
     def access_event(self, decision: Decision, caller: Caller) -> AccessEvent:
         """The access-log record of one decision (domain.md rule 6).
 
-        Built with ``model_construct`` (no re-validation) on the hot path: every value comes from a checked
-        request (national id, vocabulary codes, item pattern), the grant register, or our own ids.
+        Built with :meth:`AccessEvent.trusted` (no re-validation) on the hot path: every value comes from a
+        checked request (national id, vocabulary codes, item pattern), the grant register, or our own ids.
         """
         request = decision.request
         subject = decision.subject
         ref = request.subject
         legal_entity, point_of_care, department = self._units(decision.acting_unit)
         item = f"{request.section}/{request.item}" if request.item else request.section
-        return AccessEvent.model_construct(
+        return AccessEvent.trusted(
             event_id=decision.decision_id,
             occurred_at=decision.at,
             action=request.action,

@@ -141,11 +141,25 @@ def test_admin_events_are_sealed_within_the_interval_while_accesses_stream(runti
 
 
 def test_unvalidated_event_with_another_time_zone_is_stored_in_utc_and_verifies(runtime: Runtime) -> None:
-    # The decision engine builds its events without validation (model_construct); times may carry any zone.
+    # The decision engine builds its events without validation (AccessEvent.trusted); times may carry any zone.
     oslo = full_event().model_dump() | {"occurred_at": datetime(2024, 5, 1, 10, 0, tzinfo=timezone(timedelta(hours=2)))}
-    runtime.audit.record(AccessEvent.model_construct(**oslo))
+    runtime.audit.record(AccessEvent.trusted(**oslo))
     [stored] = all_events(runtime)
     assert (stored["occurred_at"], verify_log(runtime.engine).ok) == (datetime(2024, 5, 1, 8, 0, tzinfo=UTC), True)
+
+
+def test_trusted_event_is_the_validated_event_with_the_same_values() -> None:
+    validated = full_event()
+    trusted = AccessEvent.trusted(**validated.model_dump())
+    assert (trusted, trusted.model_dump(), trusted.model_fields_set) == (
+        validated, validated.model_dump(), set(AccessEvent.model_fields))
+
+
+def test_trusted_event_refuses_a_missing_or_unknown_field() -> None:
+    fields = full_event().model_dump()
+    del fields["patient"]
+    with pytest.raises(TypeError, match="wrong: colour, patient"):
+        AccessEvent.trusted(**fields, colour="blue")
 
 
 def test_async_callers_are_answered_once_durable(runtime: Runtime) -> None:
