@@ -56,14 +56,15 @@ def _evaluation(request: DecisionRequest) -> dict[str, Any]:
             "context": {"purpose_of_use": request.purpose}}
 
 
-# Paced load (``--rate``): each wrk thread hands out send times on a fixed schedule (its share of the rate),
-# and whichever of its connections is idle takes the next one; a connection sends when its time comes.
-# While connections are free that is an open loop at the offered rate, the way a health region's many
-# clients load the service (wrk alone is a closed loop: 64 connections each sending again the moment an
-# answer arrives, so mean latency is 64 / throughput by Little's law whatever the server does). A time that
-# has already passed when a connection asks for it (every connection was busy) is sent at once and counted
-# as late: wrk times a request from its actual send, so a run with late sends understates its latency and
-# says so in "late_sends".
+# Paced load (``--rates``): each wrk thread hands out send times on a fixed schedule (its share of the
+# rate, the threads' schedules offset by half a period), and whichever of its connections is idle takes the
+# next one; a connection sends when its time comes. While connections are free that is an open loop at the
+# offered rate, the way a region's many clients load the service (wrk alone is a closed loop: 64
+# connections each sending again the moment an answer arrives, so mean latency is 64 / throughput by
+# Little's law whatever the server does). A time that has already passed when a connection asks for it
+# (every connection was busy) is sent at once and counted in "late_sends" with the worst lateness; the
+# schedule is kept, so the thread catches up. wrk times a request from its actual send, so the percentiles
+# of a run with late sends leave out the time those requests waited for a connection.
 _PACING = """
 local ffi = require("ffi")
 ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } iam_timespec;
@@ -74,19 +75,21 @@ local function now_ms()
   return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
 end
 local threads = {}
-setup = function(thread) table.insert(threads, thread) end
+setup = function(thread)
+  thread:set("phase", #threads / %(threads)d)
+  table.insert(threads, thread)
+end
 local period_ms = %(period_ms)r
 local slot = nil
 late, max_late_ms = 0, 0
 delay = function()
   local now = now_ms()
-  if slot == nil then slot = now + math.random() * period_ms end
+  if slot == nil then slot = now + (phase or 0) * period_ms end
   slot = slot + period_ms
   local wait = slot - now
   if wait < -1 then
     late = late + 1
     if -wait > max_late_ms then max_late_ms = -wait end
-    slot = now
   end
   return math.max(0, math.floor(wait))
 end
@@ -119,7 +122,7 @@ end
 """
     if rate is None:
         return script + "setup = function(thread) end\n"
-    return script + _PACING % {"period_ms": 1000.0 * threads / rate}
+    return script + _PACING % {"period_ms": 1000.0 * threads / rate, "threads": threads}
 
 
 def _wrk(url: str, script: Path, *, connections: int, duration: int, threads: int) -> dict[str, Any]:
@@ -163,6 +166,8 @@ def main() -> None:
                              "offered over the same connections (the issue's targets); 'none' skips them")
     args = parser.parse_args()
     rates = None if args.rates == "none" else [float(rate) for rate in args.rates.split(",")]
+    if rates is not None and (len(rates) != 2 or min(rates) <= 0):
+        parser.error(f"--rates takes two positive numbers (singles/s,batches/s) or 'none', not {args.rates!r}")
 
     settings = load(args.workdir, args.scale, args.database_url)
     runtime = Runtime.start(settings)
