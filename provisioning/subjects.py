@@ -33,8 +33,10 @@ from provisioning.register import in_force, licence_action_at, revocation_at
 
 __all__ = [
     "OrgUnit",
+    "PersonIdentity",
     "RoleAssignment",
     "SubjectFacts",
+    "all_person_identities",
     "all_role_assignments",
     "org_unit_ancestry",
     "org_units",
@@ -162,6 +164,29 @@ def all_role_assignments(session: Session, *, at: datetime) -> Iterator[tuple[in
             .where(AccountRow.status == "active").order_by(GrantRow.person_id, GrantRow.id))
     for row in session.execute(stmt, execution_options={"yield_per": 5000}):
         yield row[0], _assignment(row)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonIdentity:
+    """What the decision engine needs of a person besides the grants: identifiers, name, account status."""
+
+    person_id: int
+    national_id: str
+    hpr_number: str | None
+    display_name: str
+    account_status: str | None  # None: no account yet
+
+
+def all_person_identities(session: Session) -> Iterator[PersonIdentity]:
+    """Every person, streamed in id order in one query of plain columns: the bulk subject load of every
+    server process. ORM objects (a whole ``PersonRow`` each) made that load about 140 µs a person, 28 s at
+    200,000 staff, holding the GIL against the decisions of the same process."""
+    stmt = (select(PersonRow.id, PersonRow.national_id, PersonRow.hpr_number, PersonRow.given_name,
+                   PersonRow.family_name, AccountRow.status)
+            .outerjoin(AccountRow, AccountRow.person_id == PersonRow.id).order_by(PersonRow.id))
+    for person_id, national_id, hpr_number, given, family, status in session.execute(
+            stmt, execution_options={"yield_per": 5000}):
+        yield PersonIdentity(person_id, national_id, hpr_number, f"{given} {family}", status)
 
 
 def org_units(session: Session) -> list[OrgUnit]:

@@ -83,27 +83,19 @@ class ProvisioningIdentity:
 
     def all_subjects(self, *, at: datetime) -> Iterator[Subject]:
         """Every person with account state, roles in force and teams: one streaming query for the roles,
-        pages of persons, one query for team memberships."""
-        from provisioning.directory import find_persons
+        one for the persons, one for team memberships."""
+        from provisioning.subjects import all_person_identities
 
         roles: dict[str, list[Assignment]] = defaultdict(list)
         for person_id, assignment in self.role_assignments(at=at):
             roles[person_id].append(assignment)
         with self._sessions() as session:
             teams = store.all_team_members(session)
-            after = 0
-            while True:
-                page = find_persons(session, after_id=after, limit=5000)
-                if not page:
-                    return
-                for person in page:
-                    person_id = str(person.id)
-                    yield Subject(person_id=person_id, national_id=person.national_id, hpr_number=person.hpr_number,
-                                  display_name=f"{person.given_name} {person.family_name}",
-                                  account_status=person.account_status or "pending",
-                                  assignments=tuple(roles.get(person_id, ())),
-                                  teams=frozenset(teams.get(person_id, ())))
-                after = page[-1].id
+            for person in all_person_identities(session):
+                person_id = str(person.person_id)
+                yield Subject(person_id=person_id, national_id=person.national_id, hpr_number=person.hpr_number,
+                              display_name=person.display_name, account_status=person.account_status or "pending",
+                              assignments=tuple(roles.get(person_id, ())), teams=frozenset(teams.get(person_id, ())))
 
     def role_assignments(self, *, at: datetime) -> Iterator[tuple[str, Assignment]]:
         from provisioning.subjects import all_role_assignments
