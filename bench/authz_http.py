@@ -57,7 +57,7 @@ def _evaluation(request: DecisionRequest) -> dict[str, Any]:
 
 
 # Paced load (``--rates``): each wrk thread hands out send times on a fixed schedule (its share of the
-# rate, the threads' schedules offset by half a period), and whichever of its connections is idle takes the
+# rate, the threads' schedules offset by equal shares of a period), and whichever of its idle connections takes the
 # next one; a connection sends when its time comes. While connections are free that is an open loop at the
 # offered rate, the way a region's many clients load the service (wrk alone is a closed loop: 64
 # connections each sending again the moment an answer arrives, so mean latency is 64 / throughput by
