@@ -87,7 +87,8 @@ class AuditEventRow(Base):
 
 class SearchKeyRow(Base):
     """One search key of one event: ``dim`` is ``p`` (patient), ``u`` (user_id), ``d`` (department) or ``x``
-    (the national id of a proxy actor, domain rule 10); ``bucket`` is ``seq // BUCKET_EVENTS``.
+    (the national id of a proxy actor, domain rule 10); ``bucket`` is ``seq // BUCKET_EVENTS``, or, once
+    compacted, ``-(group + 1)`` (audit.compaction).
 
     The bucket leads the key so that a batch of the indexer lands in the last bucket's part of the B-tree
     (a few thousand pages) instead of one page per key across the whole index; queries probe each bucket.
@@ -105,12 +106,16 @@ class SearchKeyRow(Base):
 
 
 class SearchStateRow(Base):
-    """How far the search index reaches: every event with ``seq <= indexed_seq`` has its keys indexed."""
+    """How far the search index reaches (every event with ``seq <= indexed_seq`` has its keys indexed), and
+    how much of it is compacted."""
 
     __tablename__ = "audit_search_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     indexed_seq: Mapped[int] = mapped_column(BigInteger)
+    #: Groups of ``group_buckets`` buckets whose keys moved into archive buckets (audit.compaction).
+    compacted_groups: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    group_buckets: Mapped[int] = mapped_column(Integer, server_default="32")
 
 
 class AdminInboxRow(Base):

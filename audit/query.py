@@ -1,6 +1,7 @@
 """Searching the log: filters, newest first, opaque keyset cursors, streamed exports.
 
-A search by patient, user or unit reads the search index (``audit_search``, one probe per bucket) up to
+A search by patient, user or unit reads the search index (``audit_search``, one probe per bucket and
+archive, see :mod:`audit.compaction`) up to
 ``indexed_seq`` and scans the events appended after it (the short tail the indexer has not reached yet,
 see :mod:`audit.indexer`), and merges the two: an event is found as soon as it is acknowledged. Other
 searches walk the ``(occurred_at, seq)`` index of ``audit_events``. Pagination is by keyset on
@@ -26,8 +27,8 @@ from sqlalchemy import BigInteger, ColumnElement, Select, String, any_, func, li
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from audit.compaction import SearchState, search_state
 from audit.errors import BadCursor
-from audit.indexer import BUCKET_EVENTS, indexed_through
 from audit.models import AuditEventRow, SearchKeyRow
 
 __all__ = ["EXPORT_FIELDS", "LoggedEvent", "Page", "SearchFilters", "events_page", "iter_events", "patient_events"]
@@ -180,7 +181,8 @@ def _matching(session: Session, key: tuple[str, str] | None, conditions: list[Co
         statement = _ordered(select(*_COLUMNS).where(*conditions), T.occurred_at, T.seq, position,
                              oldest_first=oldest_first)
         return list(session.execute(statement.limit(limit)).all())
-    mark = indexed_through(session.connection())
+    state = search_state(session.connection())
+    mark = state.indexed_seq
     # The tail: few events (what the indexer has not reached, normally under a second of appends), read in
     # sequence order and sorted here, so no plan can walk the time index through the whole log instead.
     tail = select(*_COLUMNS).where(T.seq > mark, *conditions)
@@ -189,14 +191,15 @@ def _matching(session: Session, key: tuple[str, str] | None, conditions: list[Co
                           else tuple_(T.occurred_at, T.seq) < tuple_(*position))
     rows = list(session.execute(tail).all())
     if mark > 0:
-        rows += _indexed(session, key, conditions, position, mark=mark, limit=limit, oldest_first=oldest_first)
+        rows += _indexed(session, key, conditions, position, state=state, limit=limit, oldest_first=oldest_first)
     rows.sort(key=lambda row: (row[_OCCURRED], row[_SEQ]), reverse=not oldest_first)
     return rows[:limit]
 
 
 def _indexed(session: Session, key: tuple[str, str], conditions: list[ColumnElement[bool]],
-             position: _Position | None, *, mark: int, limit: int, oldest_first: bool) -> list[Any]:
-    """At least ``limit`` matching events with ``seq <= mark`` in order (or all there are), through the index.
+             position: _Position | None, *, state: SearchState, limit: int, oldest_first: bool) -> list[Any]:
+    """At least ``limit`` matching events up to ``state.indexed_seq`` in order (or all there are), through the
+    index.
 
     Two steps: the next entries of the key from ``audit_search`` (one probe per bucket, index only), then
     those events by ``seq`` with every condition checked on the row; repeated from the last entry while
@@ -206,7 +209,8 @@ def _indexed(session: Session, key: tuple[str, str], conditions: list[ColumnElem
     """
     dim, value = key
     postgres = session.get_bind().dialect.name == "postgresql"
-    buckets = _one_of(K.bucket, list(range(mark // BUCKET_EVENTS + 1)), postgres)
+    mark = state.indexed_seq
+    buckets = _one_of(K.bucket, state.probe_buckets(), postgres)
     found: list[Any] = []
     chunk = limit
     while True:

@@ -36,9 +36,10 @@ from sqlalchemy.orm import Session
 from audit.admin import record_admin_event
 from audit.chain import GENESIS
 from audit.checkpoints import BLOCK, CHECKPOINT_TYPE, LOG_ID, ChainBroken, decode_frontier, encode_frontier
+from audit.compaction import BUCKET_EVENTS, search_state
 from audit.ddl import drop_sqlite_delete_trigger, sqlite_delete_trigger
 from audit.events import AdminEvent
-from audit.indexer import BUCKET_EVENTS
+from audit.indexer import INDEX_LOCK_ID
 from audit.log import AccessLog
 from audit.merkle import Frontier
 from audit.models import AuditEventRow, CheckpointRow, RetentionRow, SearchKeyRow
@@ -107,8 +108,14 @@ def apply_retention(log: AccessLog, keys: KeyRing, *, before: datetime, actor: s
             drop_sqlite_delete_trigger(session.connection(), "audit_events")
         deleted = session.execute(delete(AuditEventRow).where(AuditEventRow.seq <= cut))
         deleted_count = int(getattr(deleted, "rowcount", 0) or 0)
-        # Their search keys go too (the bucket bound keeps this to the deleted part of the index).
-        session.execute(delete(SearchKeyRow).where(SearchKeyRow.bucket <= cut // BUCKET_EVENTS,
+        # Their search keys go too, after any compaction transaction in progress (PostgreSQL: take the
+        # indexers' lock; SQLite's write lock, held here, already excludes it). The bucket bounds (the
+        # archives of the groups up to the cut, the buckets up to it) keep this to the deleted part.
+        if postgres:
+            session.execute(text(f"SELECT pg_advisory_xact_lock({INDEX_LOCK_ID})"))
+        state = search_state(session.connection())
+        session.execute(delete(SearchKeyRow).where(SearchKeyRow.bucket.between(-(cut // state.group_events + 1),
+                                                                               cut // BUCKET_EVENTS),
                                                    SearchKeyRow.seq <= cut))
         if not postgres:
             session.execute(text(sqlite_delete_trigger("audit_events")))

@@ -9,10 +9,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.orm import Session
 
 from audit.ddl import APPEND_ONLY_TABLES, create_triggers
 from audit.events import AccessEvent
+from audit.log import AccessLog
+from audit.query import SearchFilters, events_page
+from iam.db import make_engine
 from iam.runtime import Runtime
 
 PATIENT = "01017012345"
@@ -57,6 +61,29 @@ def record_series(runtime: Runtime, count: int, **overrides: Any) -> list[str]:
     events = [full_event(occurred_at=BASE_TIME + timedelta(minutes=i), request_id=f"req-{i}", **overrides)
               for i in range(count)]
     return runtime.audit.record_many(events)
+
+
+def page_seqs(engine: Engine, filters: SearchFilters, *, limit: int, cursor: str | None = None) -> list[int]:
+    """The seq of every matching event from ``cursor`` on (the first page without one), page by page."""
+    found: list[int] = []
+    with Session(engine) as session:
+        while True:
+            page = events_page(session, filters, limit=limit, cursor=cursor)
+            found += [event.seq for event in page.events]
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
+
+
+@pytest.fixture
+def log(database_url: str) -> Iterator[AccessLog]:
+    """A log whose indexer never runs by itself (``index_interval=0``): tests call ``catch_up`` when they mean to."""
+    engine = make_engine(database_url)
+    access_log = AccessLog(engine, index_interval=0)
+    access_log.start()
+    yield access_log
+    access_log.close()
+    engine.dispose()
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, create_engine, func, inspect, select, text
+from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from audit.indexer import Indexer, indexed_through
@@ -22,34 +22,10 @@ from audit.retention import apply_retention
 from iam.db import make_engine, upgrade
 from iam.db.migrate import alembic_config
 from iam.runtime import Runtime
-from tests.audit.conftest import BASE_TIME, OTHER_PATIENT, PATIENT, full_event, record_series
+from tests.audit.conftest import BASE_TIME, OTHER_PATIENT, PATIENT, full_event, page_seqs, record_series
 from tests.conftest import DATABASES, PG_ADMIN_URL
 
 PROXY = "24068812345"
-
-
-@pytest.fixture
-def log(database_url: str) -> Iterator[AccessLog]:
-    """A log whose indexer never runs by itself (``index_interval=0``): tests call ``catch_up`` when they mean to."""
-    engine = make_engine(database_url)
-    access_log = AccessLog(engine, index_interval=0)
-    access_log.start()
-    yield access_log
-    access_log.close()
-    engine.dispose()
-
-
-def _seqs(engine: Engine, filters: SearchFilters, *, limit: int) -> list[int]:
-    """Every matching event's seq, page by page through the cursor."""
-    found: list[int] = []
-    cursor = None
-    with Session(engine) as session:
-        while True:
-            page = events_page(session, filters, limit=limit, cursor=cursor)
-            found += [event.seq for event in page.events]
-            cursor = page.next_cursor
-            if cursor is None:
-                return found
 
 
 def test_event_is_found_right_after_its_acknowledgement_before_any_indexer_ran(log: AccessLog) -> None:
@@ -76,9 +52,9 @@ def test_pages_are_the_same_through_the_index_the_tail_and_both(log: AccessLog) 
     filters = [SearchFilters(patient=PATIENT), SearchFilters(user="person-17", outcome="permit"),
                SearchFilters(unit="dept-cardio", start=BASE_TIME + timedelta(minutes=2))]
     expected_order = [seq for _, seq in sorted(((m, seq) for seq, m in enumerate(minutes, start=1)), reverse=True)]
-    before = [_seqs(log.engine, f, limit=3) for f in filters]
+    before = [page_seqs(log.engine, f, limit=3) for f in filters]
     log.indexer.index_once()  # one chunk (1,024 events on SQLite): everything indexed
-    after = [_seqs(log.engine, f, limit=3) for f in filters]
+    after = [page_seqs(log.engine, f, limit=3) for f in filters]
     assert (before, after) == ([expected_order, expected_order, expected_order[:-2]],) * 2
 
 
@@ -100,7 +76,7 @@ def test_conditions_the_index_does_not_know_are_met_by_reading_further_entries(l
     ids = log.record_many([full_event(occurred_at=BASE_TIME + timedelta(minutes=i), outcome=outcome)
                            for i, outcome in enumerate(outcomes)])
     log.indexer.catch_up()
-    denials = _seqs(log.engine, SearchFilters(patient=PATIENT, outcome="deny"), limit=1)
+    denials = page_seqs(log.engine, SearchFilters(patient=PATIENT, outcome="deny"), limit=1)
     assert denials == [2, 1] and len(ids) == 10
 
 
