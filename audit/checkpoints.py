@@ -16,6 +16,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -136,6 +138,16 @@ def _base_state(session: Session) -> tuple[int, Frontier, bytes]:
     return 0, Frontier(), GENESIS
 
 
+# advance() hashes in chunks of this many events (about 4 ms) and then lets the other threads have the GIL
+# for a moment: otherwise each of the writer's database calls waited for the interpreter's switch interval.
+_ADVANCE_CHUNK = 512
+_ADVANCE_PAUSE = 0.002
+
+
+def _pause(_done: int, _total: int) -> None:
+    time.sleep(_ADVANCE_PAUSE)
+
+
 class Checkpointer:
     """Makes signed checkpoints, periodically (from the log's maintenance thread) and on demand."""
 
@@ -143,6 +155,11 @@ class Checkpointer:
         self._engine = engine
         self._sessions = sessions
         self._keys = keys
+        # The chain verified and hashed beyond the newest checkpoint by advance(), and the complete Merkle
+        # blocks met on the way, which the next checkpoint stores.
+        self._verified: tuple[int, Frontier, bytes] | None = None
+        self._blocks: list[tuple[int, bytes]] = []
+        self._lock = threading.Lock()
 
     def latest(self) -> Checkpoint | None:
         with self._sessions() as session:
@@ -156,12 +173,46 @@ class Checkpointer:
 
         Raises :class:`ChainBroken` when the events since the previous checkpoint do not chain.
         """
-        with self._sessions() as session:
-            size, frontier, chain = _base_state(session)
+        with self._lock:
+            return self._create(force=force, progress=progress)
+
+    def advance(self) -> int:
+        """Verify and hash the events appended since the newest checkpoint (or the last call) without signing;
+        return how many. The log's maintenance thread calls this every second, so that a checkpoint finds
+        little left to read: hashing a minute of a busy node's events (200,000) at once kept the GIL for
+        about a second, and the log's writer, which needs it between its database calls, stalled with it.
+        Raises :class:`ChainBroken` as :meth:`create` does."""
+        with self._lock, self._sessions() as session:
+            size, frontier, chain = self._start(session)
             newest = session.scalar(select(func.max(AuditEventRow.seq))) or 0
-            if newest <= size and not force:
+            if newest <= size:
+                return 0
+            frontier, chain, blocks = self._extend(session.connection(), size, frontier, chain, newest,
+                                                   _pause, chunk=_ADVANCE_CHUNK)
+            self._verified = (frontier.size, frontier, chain)
+            self._blocks.extend(blocks)
+        return newest - size
+
+    def _start(self, session: Session) -> tuple[int, Frontier, bytes]:
+        """Where to go on from: what :meth:`advance` verified, unless a newer checkpoint (of another process)
+        or retention anchor is stored."""
+        base = _base_state(session)
+        if self._verified is not None and self._verified[0] > base[0]:
+            # Still the database's chain? (Not after a restore or a fail-over to a copy that lacks it.)
+            size, _frontier, chain = self._verified
+            if session.scalar(select(AuditEventRow.hash).where(AuditEventRow.seq == size)) == chain:
+                return self._verified
+        self._verified, self._blocks = None, []
+        return base
+
+    def _create(self, *, force: bool, progress: Callable[[int, int], None] | None) -> Checkpoint | None:
+        with self._sessions() as session:
+            size, frontier, chain = self._start(session)
+            newest = session.scalar(select(func.max(AuditEventRow.seq))) or 0
+            if newest <= size and not force and self._verified is None:
                 return None
             frontier, chain, blocks = self._extend(session.connection(), size, frontier, chain, newest, progress)
+        blocks = self._blocks + blocks
         root = frontier.root()
         created = utc_now()
         key = self._keys.signing_key()
@@ -180,7 +231,9 @@ class Checkpointer:
                                 signature=signature)
             session.add(row)
             session.flush()
-            return _checkpoint(row)
+            created_checkpoint = _checkpoint(row)
+        self._verified, self._blocks = None, []  # the stored checkpoint is the newest state now
+        return created_checkpoint
 
     def maybe_create(self) -> None:
         """The periodic job: a checkpoint when events arrived since the last one."""
@@ -188,14 +241,15 @@ class Checkpointer:
 
     @staticmethod
     def _extend(connection: Connection, size: int, frontier: Frontier, chain: bytes, newest: int,
-                progress: Callable[[int, int], None] | None) -> tuple[Frontier, bytes, list[tuple[int, bytes]]]:
+                progress: Callable[[int, int], None] | None,
+                chunk: int = 20_000) -> tuple[Frontier, bytes, list[tuple[int, bytes]]]:
         frontier = frontier.copy()
         first = size - size % BLOCK + 1  # re-read the partial block so its hash can be cached when complete
         expected = first
         block: list[bytes] = []
         blocks: list[tuple[int, bytes]] = []
         sha = _sha256
-        for rows in iter_leaf_chunks(connection, first=first, last=newest):
+        for rows in iter_leaf_chunks(connection, first=first, last=newest, chunk=chunk):
             new: list[bytes] = []
             for seq, prev, stored, data in rows:
                 if seq != expected:

@@ -54,6 +54,7 @@ _sha256 = hashlib.sha256
 # Any constant works; it only has to be the same on every node sharing the database.
 APPEND_LOCK_ID = 0x1A0D17
 _WAL_CHECKPOINT_PAGES = 20_000
+_ADVANCE_SECONDS = 1.0  # how often the checkpointer hashes what was appended (see _maintain)
 _INBOX_SQL = "SELECT id, supplied, body FROM audit_admin_inbox ORDER BY id LIMIT 5000"
 # PostgreSQL holds a transaction's locks until its commit is flushed to disk. Every writer of the chain
 # queues on the append lock, so a synchronous commit kept the lock through a WAL flush and the writers of a
@@ -472,9 +473,17 @@ class AccessLog:
         return accepted
 
     def _maintain(self) -> None:
+        """Every second the checkpointer verifies and hashes what was appended (see Checkpointer.advance), and
+        every ``checkpoint_interval`` it signs a checkpoint and the coming months' partitions are ensured."""
         assert self.checkpointer is not None
-        while not self._stop.wait(self._checkpoint_interval):
+        tick = min(_ADVANCE_SECONDS, self._checkpoint_interval)
+        due = time.monotonic() + self._checkpoint_interval
+        while not self._stop.wait(tick):
             try:
+                if time.monotonic() < due:
+                    self.checkpointer.advance()
+                    continue
+                due = time.monotonic() + self._checkpoint_interval
                 self.checkpointer.maybe_create()
                 with self._engine.begin() as connection:
                     ensure_partitions(connection)

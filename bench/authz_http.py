@@ -182,8 +182,9 @@ def main() -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("IAM_")}
+    # Signed access-log checkpoints at the service's default interval, as in production.
     env.update(IAM_SECRET_KEY=settings.secret_key.get_secret_value() if settings.secret_key else "",
-               IAM_AUDIT_CHECKPOINT_INTERVAL="0", IAM_LOG_LEVEL="warning")
+               IAM_LOG_LEVEL="warning")
     server = subprocess.Popen([IAM, "serve", "--port", str(port), "--workers", str(args.workers),
                                "--database-url", settings.database_url], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
