@@ -144,8 +144,8 @@ _ADVANCE_CHUNK = 512
 _ADVANCE_PAUSE = 0.002
 
 
-def _pause(_done: int, _total: int) -> None:
-    time.sleep(_ADVANCE_PAUSE)
+class _Stopped(Exception):
+    """The log is closing: advance() gives up its pass."""
 
 
 class Checkpointer:
@@ -176,19 +176,29 @@ class Checkpointer:
         with self._lock:
             return self._create(force=force, progress=progress)
 
-    def advance(self) -> int:
-        """Verify and hash the events appended since the newest checkpoint (or the last call) without signing;
-        return how many. The log's maintenance thread calls this every second, so that a checkpoint finds
-        little left to read: hashing a minute of a busy node's events (200,000) at once kept the GIL for
-        about a second, and the log's writer, which needs it between its database calls, stalled with it.
-        Raises :class:`ChainBroken` as :meth:`create` does."""
+    def advance(self, *, stop: threading.Event | None = None, limit: int = 65_536) -> int:
+        """Verify and hash up to ``limit`` events appended since the newest checkpoint (or the last call),
+        without signing; return how many. The log's maintenance thread calls this every second, so that a
+        checkpoint finds little left to read: hashing a minute of a busy node's events (200,000) at once kept
+        the GIL for about a second, and the log's writer, which needs it between its database calls, stalled
+        with it. Returns early, keeping nothing of the call, once ``stop`` is set. Raises
+        :class:`ChainBroken` as :meth:`create` does."""
         with self._lock, self._sessions() as session:
             size, frontier, chain = self._start(session)
-            newest = session.scalar(select(func.max(AuditEventRow.seq))) or 0
+            newest = min(session.scalar(select(func.max(AuditEventRow.seq))) or 0, size + limit)
             if newest <= size:
                 return 0
-            frontier, chain, blocks = self._extend(session.connection(), size, frontier, chain, newest,
-                                                   _pause, chunk=_ADVANCE_CHUNK)
+
+            def pause(_done: int, _total: int) -> None:
+                if stop is not None and stop.is_set():
+                    raise _Stopped
+                time.sleep(_ADVANCE_PAUSE)
+
+            try:
+                frontier, chain, blocks = self._extend(session.connection(), size, frontier, chain, newest,
+                                                       pause, chunk=_ADVANCE_CHUNK)
+            except _Stopped:
+                return 0
             self._verified = (frontier.size, frontier, chain)
             self._blocks.extend(blocks)
         return newest - size

@@ -481,7 +481,7 @@ class AccessLog:
         while not self._stop.wait(tick):
             try:
                 if time.monotonic() < due:
-                    self.checkpointer.advance()
+                    self.checkpointer.advance(stop=self._stop)
                     continue
                 due = time.monotonic() + self._checkpoint_interval
                 self.checkpointer.maybe_create()

@@ -3,6 +3,7 @@ checkpoints of two processes interleaving, and tampering still caught."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -76,3 +77,14 @@ def test_advance_refuses_an_altered_event(runtime: Runtime, tamper: Callable[...
         ours.advance()
     with pytest.raises(ChainBroken, match="seq 15"):
         ours.create()
+
+
+def test_advance_goes_in_bounded_passes_and_gives_up_a_pass_when_the_log_closes(runtime: Runtime) -> None:
+    ours = _checkpointer(runtime)
+    record_series(runtime, 1_200)
+    stopped = threading.Event()
+    stopped.set()
+    passes = [ours.advance(limit=500), ours.advance(stop=stopped), ours.advance(limit=500), ours.advance()]
+    signed = ours.create()
+    assert passes == [500, 0, 500, 200] and signed is not None and signed.tree_size == 1_200
+    assert signed.root_hash == _root_of_every_leaf(runtime, 1_200)
