@@ -67,13 +67,15 @@ class SearchState:
 def read_state(cursor: Any) -> SearchState:
     """The state as a DB-API cursor's transaction sees it (the default before the indexer first ran)."""
     cursor.execute(STATE_SQL)
-    row = cursor.fetchone()
-    return SearchState(int(row[0]), int(row[1]), int(row[2])) if row is not None else SearchState()
+    return _state_of(cursor.fetchone())
 
 
 def search_state(connection: Connection) -> SearchState:
     """The state as an SQLAlchemy connection sees it."""
-    row = connection.execute(text(STATE_SQL)).one_or_none()
+    return _state_of(connection.execute(text(STATE_SQL)).one_or_none())
+
+
+def _state_of(row: Any) -> SearchState:
     return SearchState(int(row[0]), int(row[1]), int(row[2])) if row is not None else SearchState()
 
 
