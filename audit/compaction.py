@@ -31,8 +31,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-__all__ = ["BUCKET_EVENTS", "DIMENSIONS", "STATE_SQL", "Position", "SearchState", "compact_range", "read_state",
-           "search_state"]
+__all__ = ["BUCKET_EVENTS", "DIMENSIONS", "STATE_SQL", "KeyRange", "Position", "SearchState", "move_range",
+           "plan_range", "read_state", "search_state"]
 
 #: Events per bucket of ``audit_search`` (a power of two: ``seq // BUCKET_EVENTS`` in SQL).
 BUCKET_EVENTS = 32_768
@@ -88,31 +88,35 @@ _IN_DIM = "value, occurred_at, seq"
 _IN_DIM_NAMES = ("value", "occurred_at", "seq")
 
 
-def compact_range(cursor: Any, postgres: bool, state: SearchState, group: int, *, after: Position,
-                  step: int, rows: int) -> tuple[int, Position | None, int]:
-    """Move the entries of ``group`` in the next key range after ``after`` (``(0, None)``: from the start)
-    into its archive: at most ``rows`` entries, and at most ``step`` of any one bucket (the caller tunes
-    ``step`` so that about ``rows`` move, see :meth:`audit.indexer.Indexer.compact_once`). Return how many
-    moved, where the range ended (``None``: it was the last) and the most that one bucket gave. The range is
-    bounded on the whole key, so one busy key (a unit's thousands of entries) is split over several transactions
-    too. The last range counts the group as compacted, but only if none of its entries is left behind: should
-    ranges the caller believes moved have been lost (an unsynced commit lost in a database crash), it leaves the
-    group open and the caller starts over from the beginning. The caller owns the transaction and makes sure
-    that no other compactor or indexer runs in it.
+@dataclass(frozen=True)
+class KeyRange:
+    """The next key range of a group to move (:func:`plan_range`): from after ``after`` through ``end``
+    (``None``: to the end of the dimension), and the most entries one bucket holds in it."""
+
+    group: int
+    after: Position
+    end: tuple[Any, ...] | None
+    widest: int
+
+
+def plan_range(cursor: Any, postgres: bool, state: SearchState, group: int, *, after: Position,
+               step: int, rows: int) -> KeyRange:
+    """The entries of ``group`` in the next key range after ``after`` (``(0, None)``: from the start): at most
+    ``rows`` entries, and at most ``step`` of any one bucket (the caller tunes ``step`` so that about ``rows``
+    move, see :meth:`audit.indexer.Indexer.compact_once`). The range is bounded on the whole key, so one busy
+    key (a unit's thousands of entries) is split over several transactions too. Only reads: on SQLite it runs
+    in a read transaction, before the write transaction of :func:`move_range` (the caller makes sure that no
+    other compactor or indexer writes between them), so that appenders never wait for this 32-bucket read.
 
     A range lies within one dimension (``dim = ...``), with ``value`` bounds beside the row comparison: a
     B-tree scan stops at the first column of a row comparison only (PostgreSQL read the rest of a bucket's
     patients, 121 pages for 46 entries, without them).
     """
     first = group * state.group_buckets
-    dim_index, last = after
-    buckets = f"bucket IN ({', '.join(str(b) for b in range(first, first + state.group_buckets))})"
-    params: dict[str, object] = {"step": max(step, 1), "dim": DIMENSIONS[dim_index]}
-    lower = " AND dim = " + _mark(postgres, "dim")
-    if last is not None:
-        lower += (f" AND value >= {_mark(postgres, 'after_value')}"
-                  f" AND ({_IN_DIM}) > ({_marks(postgres, 'after')})")
-        params.update(zip(_names("after"), last, strict=True))
+    step = max(step, 1)
+    params = _lower_params(after)
+    params["step"] = step
+    lower = _lower(postgres, after)
     # Each bucket's next ``step`` entries; the range ends at the smallest of the ``step``-th ones (no bucket
     # gives more than its ``step``, all of which are at hand here) and at the ``rows``-th smallest of them all.
     # (Ending where one bucket's ``step`` entries end would give a busy key's older entries of every other
@@ -133,23 +137,52 @@ def compact_range(cursor: Any, postgres: bool, state: SearchState, group: int, *
     end: tuple[Any, ...] | None = min(bounds) if bounds else None
     widest = max((sum(1 for entry in entries if end is None or entry <= end) for entries in by_bucket.values()),
                  default=0)
+    return KeyRange(group, after, end, widest)
+
+
+def move_range(cursor: Any, postgres: bool, state: SearchState, planned: KeyRange) -> tuple[int, Position | None]:
+    """Move the entries of ``planned`` into the group's archive; return how many moved and where the next
+    range starts (``None``: that was the group's last). The last range counts the group as compacted, but only
+    if none of its entries is left behind: should ranges the caller believes moved have been lost (an unsynced
+    commit lost in a database crash), it leaves the group open and the caller starts over from the beginning.
+    The caller owns the write transaction."""
+    group, (dim_index, _), end = planned.group, planned.after, planned.end
+    first = group * state.group_buckets
+    buckets = f"bucket IN ({', '.join(str(b) for b in range(first, first + state.group_buckets))})"
+    params = _lower_params(planned.after)
     upper = ""
     if end is not None:
         upper = f" AND value <= {_mark(postgres, 'end_value')} AND ({_IN_DIM}) <= ({_marks(postgres, 'end')})"
         params.update(zip(_names("end"), end, strict=True))
-    where = f"{buckets}{lower}{upper}"
+    where = f"{buckets}{_lower(postgres, planned.after)}{upper}"
     cursor.execute(f"INSERT INTO audit_search (bucket, dim, {_IN_DIM}) SELECT {-(group + 1)}, dim, {_IN_DIM} "  # noqa: S608
                    f"FROM audit_search WHERE {where} ORDER BY dim, {_IN_DIM}", params)
     cursor.execute(f"DELETE FROM audit_search WHERE {where}", params)  # noqa: S608
     moved = max(int(cursor.rowcount), 0)
     if end is not None:
-        return moved, (dim_index, end), widest
+        return moved, (dim_index, end)
     if dim_index + 1 < len(DIMENSIONS):
-        return moved, (dim_index + 1, None), widest
+        return moved, (dim_index + 1, None)
     cursor.execute(f"SELECT 1 FROM audit_search WHERE {buckets} LIMIT 1")  # noqa: S608
     if cursor.fetchone() is None:
         cursor.execute(f"UPDATE audit_search_state SET compacted_groups = {group + 1} WHERE id = 1")  # noqa: S608
-    return moved, None, widest
+    return moved, None
+
+
+def _lower(postgres: bool, after: Position) -> str:
+    """The condition for the entries after ``after``, in its dimension."""
+    lower = " AND dim = " + _mark(postgres, "dim")
+    if after[1] is not None:
+        lower += (f" AND value >= {_mark(postgres, 'after_value')}"
+                  f" AND ({_IN_DIM}) > ({_marks(postgres, 'after')})")
+    return lower
+
+
+def _lower_params(after: Position) -> dict[str, object]:
+    params: dict[str, object] = {"dim": DIMENSIONS[after[0]]}
+    if after[1] is not None:
+        params.update(zip(_names("after"), after[1], strict=True))
+    return params
 
 
 def _mark(postgres: bool, name: str) -> str:

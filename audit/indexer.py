@@ -37,7 +37,17 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from audit.compaction import BUCKET_EVENTS, DIMENSIONS, Position, compact_range, read_state, search_state
+from audit.compaction import (
+    BUCKET_EVENTS,
+    DIMENSIONS,
+    KeyRange,
+    Position,
+    SearchState,
+    move_range,
+    plan_range,
+    read_state,
+    search_state,
+)
 from audit.connection import DedicatedConnection
 
 __all__ = ["BUCKET_EVENTS", "Indexer", "index_range", "index_sql", "indexed_through"]
@@ -215,13 +225,8 @@ class Indexer:
         if self._postgres:
             step = self._postgres_transaction(cursor, self._compact_step)
         else:
-            cursor.execute("BEGIN")  # a read first: no write lock, which appenders would wait for, to find nothing
-            sealed = read_state(cursor).sealed_group()
-            cursor.execute("COMMIT")
-            if sealed is None:
-                return None
-            with self._sqlite_lock("indexer", wait=False) as mine:
-                step = self._sqlite_write(cursor, self._compact_step) if mine else None
+            with self._sqlite_lock("indexer", wait=False) as mine:  # no other indexer writes until the move
+                step = self._compact_sqlite(cursor) if mine else None
         if step is None:
             return None
         # Only after the commit: a range rolled back must be moved again.
@@ -238,6 +243,22 @@ class Indexer:
         return moved
 
     def _compact_step(self, cursor: Any) -> tuple[int, int, Position | None, int] | None:
+        planned = self._plan_range(cursor)
+        return self._move_range(cursor, *planned) if planned is not None else None
+
+    def _compact_sqlite(self, cursor: Any) -> tuple[int, int, Position | None, int] | None:
+        # 1. Find the range in a read transaction: the 32 buckets' heads (most of a step's time) are read
+        #    without the write lock that every appender of the file would wait for.
+        cursor.execute("BEGIN")
+        planned = self._plan_range(cursor)
+        cursor.execute("COMMIT")
+        if planned is None:
+            return None
+        # 2. Under the write lock only the move. The plan still holds: the caller holds the indexers' lock, and
+        #    only an indexer writes ``audit_search``.
+        return self._sqlite_write(cursor, lambda c: self._move_range(c, *planned))
+
+    def _plan_range(self, cursor: Any) -> tuple[SearchState, KeyRange] | None:
         state = read_state(cursor)
         group = state.sealed_group()
         if group is None:
@@ -246,9 +267,12 @@ class Indexer:
         after = known[1] if known is not None and known[0] == group else (0, None)
         if not self._compact_step_size:
             self._compact_step_size = max(self._compact_rows // state.group_buckets, 1)
-        moved, end, widest = compact_range(cursor, self._postgres, state, group, after=after,
-                                           step=self._compact_step_size, rows=self._compact_rows)
-        return moved, group, end, widest
+        return state, plan_range(cursor, self._postgres, state, group, after=after, step=self._compact_step_size,
+                                 rows=self._compact_rows)
+
+    def _move_range(self, cursor: Any, state: SearchState, planned: KeyRange) -> tuple[int, int, Position | None, int]:
+        moved, end = move_range(cursor, self._postgres, state, planned)
+        return moved, planned.group, end, planned.widest
 
     def _pending(self, cursor: Any) -> tuple[int, int]:
         """``(indexed_seq, the last seq to index now)`` as the current transaction sees them."""

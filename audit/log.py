@@ -123,17 +123,20 @@ class AccessLog:
     """The durable, tamper-evident access log of one process. Thread-safe; one writer thread."""
 
     def __init__(self, engine: Engine, *, checkpointer: Checkpointer | None = None, checkpoint_interval: float = 60.0,
-                 ack_timeout: float = 10.0, inbox_interval: float = 0.25, index_interval: float = 0.5) -> None:
+                 ack_timeout: float = 10.0, inbox_interval: float = 0.25, index_interval: float = 0.5,
+                 maintenance: bool = True) -> None:
         """``checkpointer`` signs a checkpoint every ``checkpoint_interval`` seconds when events arrived
         (0 turns the periodic job off); partitions for the coming months are ensured by the same job. The
         search index is brought up to date every ``index_interval`` seconds (0: only by
-        ``self.indexer.catch_up()``; queries stay complete either way)."""
+        ``self.indexer.catch_up()``; queries stay complete either way). ``maintenance=False`` starts neither
+        job: another process sharing the database runs them (see :func:`iam.runtime.start_audit_maintenance`)."""
         self._engine = engine
         self.checkpointer = checkpointer
         self._postgres = engine.dialect.name == "postgresql"
         self._ack_timeout = ack_timeout
         self._inbox_interval = inbox_interval
         self._checkpoint_interval = checkpoint_interval
+        self._maintenance = maintenance
         self._cond = threading.Condition()
         self._open = _Batch()
         self._closed = False
@@ -164,6 +167,8 @@ class AccessLog:
         self._started = True
         self._writer = threading.Thread(target=self._run, name="iam-audit-writer", daemon=True)
         self._writer.start()
+        if not self._maintenance:
+            return
         self.indexer.start()
         if self.checkpointer is not None and self._checkpoint_interval > 0:
             self._maintainer = threading.Thread(target=self._maintain, name="iam-audit-checkpoints", daemon=True)

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     audit_checkpoint_interval: float = Field(
         60.0, ge=0, description="Seconds between signed access-log checkpoints; 0 turns them off."
     )
+    audit_maintenance: bool = Field(
+        True, description="Run the access log's search indexer and checkpoint signing in this process. "
+                          "'iam serve --workers N' runs them once, in its supervising process, and turns "
+                          "this off in the workers.")
     demo: bool = False
     policy_dir: Path | None = Field(
         None, description="Folder of the Casbin policy files; the packaged policies/ when not set. A policy "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -18,7 +19,7 @@ from iam.oauth.keys import KeyRing
 from iam.oauth.server import AuthorizationServer
 from iam.oauth.tokens import TokenService
 
-__all__ = ["Runtime", "get_runtime"]
+__all__ = ["Runtime", "get_runtime", "start_audit_maintenance"]
 
 
 @dataclass
@@ -49,9 +50,7 @@ class Runtime:
             keys, issuer=settings.issuer_url, audience=settings.issuer_url, ttl=settings.access_token_ttl
         )
         bus = ChangeBus(engine)
-        audit = AccessLog(engine, checkpointer=Checkpointer(engine, sessions, keys),
-                          checkpoint_interval=settings.audit_checkpoint_interval)
-        audit.start()
+        audit = _access_log(settings, engine, sessions, keys, maintenance=settings.audit_maintenance)
         runtime = cls(settings=settings, engine=engine, sessions=sessions, keys=keys, tokens=tokens, bus=bus,
                       audit=audit)
         runtime.authz = Authorization(settings=settings, sessions=sessions, bus=bus, audit=audit)
@@ -67,6 +66,31 @@ class Runtime:
         self.audit.close()
         self.bus.stop()
         self.engine.dispose()
+
+
+def _access_log(settings: Settings, engine: Engine, sessions: sessionmaker[Session], keys: KeyRing, *,
+                maintenance: bool) -> AccessLog:
+    audit = AccessLog(engine, checkpointer=Checkpointer(engine, sessions, keys),
+                      checkpoint_interval=settings.audit_checkpoint_interval, maintenance=maintenance)
+    audit.start()
+    return audit
+
+
+def start_audit_maintenance(settings: Settings) -> Callable[[], None]:
+    """Run the access log's search indexer and checkpoint signing in this process, which appends nothing
+    itself (the supervisor of ``iam serve --workers N``); return what stops them. In every worker they would
+    compete with the event loop and the log's writer for the GIL: the writer holds the writers' lock across
+    its database calls, and each wait for the GIL lengthened that for every process's writer."""
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    keys = KeyRing(sessions, secret=settings.resolved_secret_key(), alg=settings.signing_alg)
+    keys.start()
+    audit = _access_log(settings, engine, sessions, keys, maintenance=True)
+
+    def stop() -> None:
+        audit.close()
+        engine.dispose()
+    return stop
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
+from audit.compaction import search_state
 from iam import __version__
 from iam.db import make_engine
-from tests.cli_helpers import IAM, free_port, run_iam
+from tests.authz.conftest import evaluation
+from tests.cli_helpers import IAM, free_port, poll, run_iam
 from tests.conftest import TEST_SECRET_KEY
 
 KEY_ENV = {"IAM_SECRET_KEY": TEST_SECRET_KEY}
@@ -144,6 +146,46 @@ def test_a_server_stopped_under_load_leaves_a_request_line_for_every_answer(data
     logged = {json.loads(line).get("request_id") for line in stderr.splitlines() if line.startswith("{")}
     assert len(answered) > 50
     assert [request_id for request_id in answered if request_id not in logged] == []
+
+
+def test_several_workers_index_and_checkpoint_the_access_log_once_in_the_supervisor(database_url: str,
+                                                                                    tmp_path: Path) -> None:
+    """With ``--workers 2`` the workers only append; the supervising process indexes what they appended, so
+    that searches use the index, and signs checkpoints over it."""
+    created = run_iam("client", "create", "journal", "--scope", "authz", "--database-url", database_url,
+                      cwd=tmp_path, env=KEY_ENV)
+    assert created.returncode == 0, created.stderr
+    credentials = json.loads(created.stdout)
+    port = free_port()
+    server = subprocess.Popen([IAM, "serve", "--port", str(port), "--workers", "2", "--database-url", database_url],
+                              cwd=tmp_path, env={"IAM_SECRET_KEY": TEST_SECRET_KEY, "PATH": "/usr/bin:/bin",
+                                                 "IAM_AUDIT_CHECKPOINT_INTERVAL": "1"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    engine = make_engine(database_url)
+    try:
+        _wait_ready(base)
+        token = httpx.post(f"{base}/oauth2/token", data={"grant_type": "client_credentials"},
+                           auth=(credentials["client_id"], credentials["client_secret"])).json()["access_token"]
+        with httpx.Client(headers={"Authorization": f"Bearer {token}"}) as session:
+            answers = [session.post(f"{base}/access/v1/evaluation", json=evaluation(f"hpr:{9_000_000 + i}"))
+                       for i in range(40)]
+
+        def progress() -> tuple[int, int, int, int]:
+            with engine.connect() as connection:
+                logged, last = connection.execute(text(
+                    "SELECT count(*) FILTER (WHERE kind = 'access'), coalesce(max(seq), 0) FROM audit_events")).one()
+                signed = connection.execute(text("SELECT coalesce(max(tree_size), 0) FROM audit_checkpoints")).scalar()
+                return int(logged), int(last), search_state(connection).indexed_seq, int(signed or 0)
+        logged, last, indexed, signed = poll(progress, until=lambda p: p[0] == 40 and p[2] == p[1] and p[3] >= p[1],
+                                             seconds=20)
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+        engine.dispose()
+    assert [answer.json().get("decision") for answer in answers] == [False] * 40, answers[0].text
+    # Every decision logged, every event indexed and under a signed checkpoint.
+    assert (logged, indexed, signed >= last) == (40, last, True), stderr[-2000:]
 
 
 def _wait_ready(base: str) -> httpx.Response:

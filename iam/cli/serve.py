@@ -11,7 +11,7 @@ from iam.cli.options import database_option, settings_from
 from iam.config import Settings
 from iam.http.protocol import CoalescingHttpToolsProtocol
 from iam.logs import configure_logging
-from iam.runtime import Runtime
+from iam.runtime import Runtime, start_audit_maintenance
 
 __all__ = ["run_server", "serve"]
 
@@ -25,17 +25,26 @@ def run_server(settings: Settings, *, workers: int) -> None:
     os.environ["IAM_MIGRATE_ON_START"] = "false"
     os.environ["IAM_DEMO"] = "true" if settings.demo else "false"
     configure_logging(settings.log_level)
-    uvicorn.run(
-        "iam.asgi:app_from_environment",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        http=CoalescingHttpToolsProtocol,
-    )
+    # With several workers the supervising process, otherwise idle, indexes the access log and signs its
+    # checkpoints; one worker runs them itself.
+    supervised = workers > 1 and settings.audit_maintenance
+    os.environ["IAM_AUDIT_MAINTENANCE"] = "true" if settings.audit_maintenance and not supervised else "false"
+    stop_maintenance = start_audit_maintenance(settings) if supervised else None
+    try:
+        uvicorn.run(
+            "iam.asgi:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            http=CoalescingHttpToolsProtocol,
+        )
+    finally:
+        if stop_maintenance is not None:
+            stop_maintenance()
 
 
 @click.command()

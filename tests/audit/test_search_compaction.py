@@ -7,14 +7,17 @@ A group is one bucket here (``group_buckets = 1``, set before the first event), 
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from audit.compaction import BUCKET_EVENTS, search_state
+from audit.compaction import BUCKET_EVENTS, DIMENSIONS, move_range, plan_range, read_state, search_state
 from audit.indexer import Indexer
 from audit.log import AccessLog
 from audit.models import AuditEventRow, SearchKeyRow
@@ -186,3 +189,34 @@ def test_a_group_is_not_closed_while_entries_the_compactor_thought_moved_are_lef
         state = search_state(session.connection())
     assert state.compacted_groups == 2 and _archived(engine) == expected
     assert sorted(_keys_by_bucket(engine)) == [-2, -1, 8]
+
+
+def test_on_sqlite_a_range_is_planned_while_an_appender_holds_the_write_lock(sqlite_template: Path,
+                                                                          tmp_path: Path) -> None:
+    """Choosing a range reads 32 buckets' heads: that read must not take the write lock that every appender of
+    the file waits for. Only the move does, and it moves exactly the entries planned."""
+    target = tmp_path / "iam.db"
+    shutil.copyfile(sqlite_template, target)
+    engine = make_engine(f"sqlite:///{target}")
+    expected = _synthetic_index(engine)
+    appender = sqlite3.connect(target, isolation_level=None)
+    compactor = sqlite3.connect(target, isolation_level=None, timeout=0)  # a wait for a lock fails at once
+    try:
+        appender.execute("BEGIN IMMEDIATE")  # an append in progress
+        cursor = compactor.cursor()
+        cursor.execute("BEGIN")
+        state = read_state(cursor)
+        planned = plan_range(cursor, False, state, 0, after=(0, None), step=64, rows=256)
+        cursor.execute("COMMIT")
+        appender.execute("ROLLBACK")
+        cursor.execute("BEGIN IMMEDIATE")
+        moved, after = move_range(cursor, False, state, planned)
+        cursor.execute("COMMIT")
+    finally:
+        appender.close()
+        compactor.close()
+    assert planned.end is not None and after == (0, planned.end) and 0 < moved <= 256
+    end = (planned.end[0], planned.end[2])
+    assert _archived(engine) == {key for key in expected
+                                 if key[0] == 0 and key[1] == DIMENSIONS[0] and (key[2], key[3]) <= end}
+    engine.dispose()
