@@ -254,8 +254,9 @@ class Indexer:
         cursor.execute("COMMIT")
         if planned is None:
             return None
-        # 2. Under the write lock only the move. The plan still holds: the caller holds the indexers' lock, and
-        #    only an indexer writes ``audit_search``.
+        # 2. Under the write lock only the move. The plan is a pair of key bounds, re-read by the move: no other
+        #    indexer writes meanwhile (the caller holds the indexers' lock), the group is sealed, and retention,
+        #    which may delete keys in between, only leaves fewer to move.
         return self._sqlite_write(cursor, lambda c: self._move_range(c, *planned))
 
     def _plan_range(self, cursor: Any) -> tuple[SearchState, KeyRange] | None:

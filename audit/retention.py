@@ -109,7 +109,8 @@ def apply_retention(log: AccessLog, keys: KeyRing, *, before: datetime, actor: s
         deleted = session.execute(delete(AuditEventRow).where(AuditEventRow.seq <= cut))
         deleted_count = int(getattr(deleted, "rowcount", 0) or 0)
         # Their search keys go too, after any compaction transaction in progress (PostgreSQL: take the
-        # indexers' lock; SQLite's write lock, held here, already excludes it). The bucket bounds (the
+        # indexers' lock; SQLite's write lock, held here, already excludes a compaction's move, and a range
+        # planned before it moves only the keys left). The bucket bounds (the
         # archives of the groups up to the cut, the buckets up to it) keep this to the deleted part.
         if postgres:
             session.execute(text(f"SELECT pg_advisory_xact_lock({INDEX_LOCK_ID})"))

@@ -16,7 +16,7 @@ from iam.config import Settings
 from iam.db import make_engine, make_session_factory, upgrade
 from iam.notify import ChangeBus
 from iam.oauth.keys import KeyRing
-from iam.oauth.server import AuthorizationServer
+from iam.oauth.server import KEYS_CHANNEL, AuthorizationServer
 from iam.oauth.tokens import TokenService
 
 __all__ = ["Runtime", "get_runtime", "start_audit_maintenance"]
@@ -77,18 +77,24 @@ def _access_log(settings: Settings, engine: Engine, sessions: sessionmaker[Sessi
 
 
 def start_audit_maintenance(settings: Settings) -> Callable[[], None]:
-    """Run the access log's search indexer and checkpoint signing in this process, which appends nothing
-    itself (the supervisor of ``iam serve --workers N``); return what stops them. In every worker they would
-    compete with the event loop and the log's writer for the GIL: the writer holds the writers' lock across
-    its database calls, and each wait for the GIL lengthened that for every process's writer."""
+    """Run the access log's search indexer and checkpoint signing in this process, which serves no requests
+    (the supervisor of ``iam serve --workers N``); return what stops them. Its access log also seals admin
+    events into the chain, as every process's does. In every worker they would compete with the event loop
+    and the log's writer for the GIL: the writer holds the writers' lock across its database calls, and each
+    wait for the GIL lengthened that for every process's writer."""
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     keys = KeyRing(sessions, secret=settings.resolved_secret_key(), alg=settings.signing_alg)
     keys.start()
+    # Checkpoints are signed with the current key: reload on a rotation, as every worker does.
+    bus = ChangeBus(engine)
+    bus.subscribe(KEYS_CHANNEL, lambda _payload: keys.refresh())
+    bus.start()
     audit = _access_log(settings, engine, sessions, keys, maintenance=True)
 
     def stop() -> None:
         audit.close()
+        bus.stop()
         engine.dispose()
     return stop
 

@@ -151,7 +151,7 @@ def test_a_server_stopped_under_load_leaves_a_request_line_for_every_answer(data
 def test_several_workers_index_and_checkpoint_the_access_log_once_in_the_supervisor(database_url: str,
                                                                                     tmp_path: Path) -> None:
     """With ``--workers 2`` the workers only append; the supervising process indexes what they appended, so
-    that searches use the index, and signs checkpoints over it."""
+    that searches use the index, and signs checkpoints over it, with the key in force."""
     created = run_iam("client", "create", "journal", "--scope", "authz", "--database-url", database_url,
                       cwd=tmp_path, env=KEY_ENV)
     assert created.returncode == 0, created.stderr
@@ -179,6 +179,21 @@ def test_several_workers_index_and_checkpoint_the_access_log_once_in_the_supervi
                 return int(logged), int(last), search_state(connection).indexed_seq, int(signed or 0)
         logged, last, indexed, signed = poll(progress, until=lambda p: p[0] == 40 and p[2] == p[1] and p[3] >= p[1],
                                              seconds=20)
+        # After a key rotation the supervisor signs the next checkpoint with the new key.
+        rotated = run_iam("keys", "rotate", "--activate-in", "0", "--database-url", database_url, cwd=tmp_path,
+                          env=KEY_ENV)
+        assert rotated.returncode == 0, rotated.stderr
+        new_kid = json.loads(rotated.stdout)["kid"]
+        time.sleep(1.5)  # the change bus delivers within a second
+        httpx.post(f"{base}/access/v1/evaluation", json=evaluation("hpr:9000100"),
+                   headers={"Authorization": f"Bearer {token}"})
+
+        def newest_kid() -> tuple[int, str]:
+            with engine.connect() as connection:
+                row = connection.execute(text(
+                    "SELECT tree_size, kid FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1")).one()
+                return int(row[0]), str(row[1])
+        after_rotation = poll(newest_kid, until=lambda c: c[0] > signed, seconds=20)
     finally:
         server.terminate()
         _, stderr = server.communicate(timeout=30)
@@ -186,6 +201,7 @@ def test_several_workers_index_and_checkpoint_the_access_log_once_in_the_supervi
     assert [answer.json().get("decision") for answer in answers] == [False] * 40, answers[0].text
     # Every decision logged, every event indexed and under a signed checkpoint.
     assert (logged, indexed, signed >= last) == (40, last, True), stderr[-2000:]
+    assert after_rotation[1] == new_kid
 
 
 def _wait_ready(base: str) -> httpx.Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import click
 import uvicorn
@@ -44,6 +45,10 @@ def run_server(settings: Settings, *, workers: int) -> None:
         )
     finally:
         if stop_maintenance is not None:
+            # uvicorn's handlers only queue signals, and nobody reads the queue now: let a second Ctrl-C or
+            # SIGTERM stop the process during the last index run and checkpoint.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             stop_maintenance()
 
 
