@@ -44,12 +44,11 @@ class Runtime:
         if settings.migrate_on_start:
             upgrade(engine)
         sessions = make_session_factory(engine)
-        keys = KeyRing(sessions, secret=settings.resolved_secret_key(), alg=settings.signing_alg)
-        keys.start()
+        bus = ChangeBus(engine)
+        keys = _key_ring(settings, sessions, bus)
         tokens = TokenService(
             keys, issuer=settings.issuer_url, audience=settings.issuer_url, ttl=settings.access_token_ttl
         )
-        bus = ChangeBus(engine)
         audit = _access_log(settings, engine, sessions, keys, maintenance=settings.audit_maintenance)
         runtime = cls(settings=settings, engine=engine, sessions=sessions, keys=keys, tokens=tokens, bus=bus,
                       audit=audit)
@@ -68,6 +67,15 @@ class Runtime:
         self.engine.dispose()
 
 
+def _key_ring(settings: Settings, sessions: sessionmaker[Session], bus: ChangeBus) -> KeyRing:
+    """The signing keys, loaded (the first created on a fresh installation) and reloaded on every rotation
+    (``iam keys rotate`` on any node)."""
+    keys = KeyRing(sessions, secret=settings.resolved_secret_key(), alg=settings.signing_alg)
+    keys.start()
+    bus.subscribe(KEYS_CHANNEL, lambda _payload: keys.refresh())
+    return keys
+
+
 def _access_log(settings: Settings, engine: Engine, sessions: sessionmaker[Session], keys: KeyRing, *,
                 maintenance: bool) -> AccessLog:
     audit = AccessLog(engine, checkpointer=Checkpointer(engine, sessions, keys),
@@ -84,11 +92,8 @@ def start_audit_maintenance(settings: Settings) -> Callable[[], None]:
     wait for the GIL lengthened that for every process's writer."""
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
-    keys = KeyRing(sessions, secret=settings.resolved_secret_key(), alg=settings.signing_alg)
-    keys.start()
-    # Checkpoints are signed with the current key: reload on a rotation, as every worker does.
     bus = ChangeBus(engine)
-    bus.subscribe(KEYS_CHANNEL, lambda _payload: keys.refresh())
+    keys = _key_ring(settings, sessions, bus)  # checkpoints are signed with the key in force
     bus.start()
     audit = _access_log(settings, engine, sessions, keys, maintenance=True)
 

@@ -3,7 +3,8 @@ and the check every protected API runs on a presented token.
 
 One :class:`AuthorizationServer` per process, built by the runtime. It owns the in-memory state that
 makes requests cheap (cached clients, cached accounts, the revocation set) and keeps it fresh through the
-change bus channels ``clients``, ``identity``, ``revocation`` and ``keys``. Blocking work (database,
+change bus channels ``clients``, ``identity`` and ``revocation`` (the runtime's key ring follows ``keys``
+itself, also where no authorization server runs). Blocking work (database,
 network) runs in worker threads; a known secret client's client-credentials token is issued without
 leaving the event loop.
 """
@@ -94,7 +95,6 @@ class AuthorizationServer:
         bus.subscribe(CLIENTS_CHANNEL, self.clients.on_notice)
         bus.subscribe(IDENTITY_CHANNEL, self.accounts.on_notice)
         bus.subscribe(REVOCATION_CHANNEL, self.revocations.on_notice)
-        bus.subscribe(KEYS_CHANNEL, lambda _payload: keys.refresh())
 
     def publish(self, session: Session, channel: str, payload: str) -> None:
         self._bus.publish(session, channel, payload)
