@@ -70,7 +70,7 @@ _CHUNK = 500
 # The statements loading a patient's facts, built once and run on the session's connection (Core, not the ORM):
 # a patient's first decision in a process waits for them. Built per call and run through the ORM they cost
 # 2.8-3.9 ms of Python for one patient (0.46 ms a patient in tens), of which SQLite took about a tenth; as
-# Core statements with an expanding parameter, compiled once per list length by SQLAlchemy's cache, 0.6-1.0
+# Core statements with an expanding parameter (compiled once, the list expanded per execution), 0.6-1.0
 # ms (0.12 ms a patient in tens). The GIL is held all that time, so the event loop of the worker waited too.
 # bench/authz_decide.py --scale 1.0, a patient's first decision: p50 1.3-1.6 ms before, 0.3-0.4 ms after.
 _PATIENTS: BindParameter[list[str]] = bindparam("patients", expanding=True)
@@ -98,7 +98,12 @@ _FLAGS = select(_flg.patient, _flg.confidential_address, _flg.well_known).where(
 
 
 def load_patient_facts(session: Session, patients: Sequence[str], *, now: datetime) -> dict[str, PatientFacts]:
-    """The facts of each patient in ``patients`` (every one present in the result, possibly empty)."""
+    """The facts of each patient in ``patients`` (every one present in the result, possibly empty).
+
+    Runs on the session's connection without flushing it first: rows added to ``session`` and not yet flushed
+    are not seen (the policy information point loads in a session of its own)."""
+    if not patients:
+        return {}
     rels: dict[str, list[CareRelationship]] = defaultdict(list)
     restrictions: dict[str, list[Restriction]] = defaultdict(list)
     consents: dict[str, list[Consent]] = defaultdict(list)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from iam.authz import store
+from iam.authz.model import CareRelationship, Consent, EmergencyDeclaration, Restriction
 from iam.authz.models import (
     CareRelationshipRow,
     ConsentRow,
@@ -32,7 +33,8 @@ def _add_facts(runtime: Runtime, number: int) -> None:
     with runtime.sessions.begin() as session:
         common = {"patient": p, "valid_from": NOW - 10 * HOUR, "source": "test", "created_by": "test"}
         session.add_all([
-            CareRelationshipRow(id=f"{p}-active", kind="admission", unit_id="974600000", valid_to=None, **common),
+            CareRelationshipRow(id=f"{p}-active", kind="admission", unit_id="974600000", person_id="person-a",
+                                practitioner_hpr="1234567", team_id="team-a", valid_to=NOW + 5 * HOUR, **common),
             CareRelationshipRow(id=f"{p}-ended", kind="admission", unit_id="974600001", ended_at=NOW - HOUR,
                                 **common),
             CareRelationshipRow(id=f"{p}-expired", kind="referral", unit_id="974600002", valid_to=NOW - HOUR,
@@ -50,18 +52,22 @@ def _add_facts(runtime: Runtime, number: int) -> None:
         session.add_all([
             ConsentRow(id=f"{p}-consent", valid_to=NOW + HOUR, **consent),
             ConsentRow(id=f"{p}-revoked", revoked_at=NOW - HOUR, **consent),
+            ConsentRow(id=f"{p}-consent-expired", **{**consent, "valid_from": NOW - 3 * HOUR}, valid_to=NOW - HOUR),
             EmergencyDeclarationRow(id=f"{p}-btg", declared_at=NOW - HOUR, expires_at=NOW + HOUR, **declared),
             EmergencyDeclarationRow(id=f"{p}-old-btg", declared_at=NOW - 9 * HOUR, expires_at=NOW - 5 * HOUR,
                                     **declared),
+            EmergencyDeclarationRow(id=f"{p}-ended-btg", declared_at=NOW - HOUR, expires_at=NOW + HOUR,
+                                    ended_at=NOW - HOUR / 2, **declared),
             PatientFlagsRow(patient=p, confidential_address=True, well_known=number % 2 == 0),
         ])
 
 
 def test_a_bulk_load_across_chunks_gives_each_patient_exactly_its_active_facts(runtime: Runtime) -> None:
-    with_facts = [0, 499, 500, 999, 1000, 1202]  # either side of each 500-patient chunk boundary
+    chunk = store._CHUNK  # the statements take this many patients at a time
+    with_facts = [0, chunk - 1, chunk, 2 * chunk - 1, 2 * chunk, 2 * chunk + 202]  # either side of each boundary
     for number in with_facts:
         _add_facts(runtime, number)
-    patients = [_patient(n) for n in range(1203)]
+    patients = [_patient(n) for n in range(2 * chunk + 203)]
     with runtime.sessions() as session:
         loaded = store.load_patient_facts(session, patients, now=NOW)
         alone = {_patient(n): store.load_patient_facts(session, [_patient(n)], now=NOW)[_patient(n)]
@@ -71,14 +77,17 @@ def test_a_bulk_load_across_chunks_gives_each_patient_exactly_its_active_facts(r
         p = _patient(number)
         facts = loaded[p]
         assert facts == alone[p]
-        assert [(r.id, r.kind, r.unit_id, r.valid_to) for r in facts.relationships] == [
-            (f"{p}-active", "admission", "974600000", None)]
-        assert [(r.id, r.kind, r.person_id) for r in facts.restrictions] == [(f"{p}-block", "block_person", "person-x")]
-        assert [(c.id, c.restriction_id, c.unit_id) for c in facts.consents] == [
-            (f"{p}-consent", f"{p}-block", "974600000")]
-        assert [(e.id, e.person_id, e.purpose) for e in facts.emergencies] == [(f"{p}-btg", "person-z", "BTG")]
+        # Every field, so that two columns swapped show; times compare equal only if they come back aware.
+        assert facts.relationships == (CareRelationship(
+            f"{p}-active", p, "admission", unit_id="974600000", person_id="person-a", practitioner_hpr="1234567",
+            team_id="team-a", valid_from=NOW - 10 * HOUR, valid_to=NOW + 5 * HOUR),)
+        assert facts.restrictions == (Restriction(f"{p}-block", p, "block_person", person_id="person-x"),)
+        assert facts.consents == (Consent(f"{p}-consent", f"{p}-block", person_id=None, hpr_number=None,
+                                          unit_id="974600000", valid_from=NOW - HOUR, valid_to=NOW + HOUR),)
+        assert facts.emergencies == (EmergencyDeclaration(
+            f"{p}-btg", p, "person-z", "BTG", "unconscious_patient", declared_at=NOW - HOUR, expires_at=NOW + HOUR),)
         assert (facts.confidential_address, facts.well_known) == (True, number % 2 == 0)
-    for number in (1, 498, 501, 1201):
+    for number in (1, chunk - 2, chunk + 1, 2 * chunk + 201):
         facts = loaded[_patient(number)]
         assert (facts.relationships, facts.restrictions, facts.consents, facts.emergencies) == ((), (), (), ())
         assert (facts.confidential_address, facts.well_known) == (False, False)
