@@ -6,10 +6,12 @@ Request layers, outermost first: request context (id, access log line, metrics),
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import _logs as otel_logs
@@ -73,6 +75,21 @@ def _set_up(provider: object) -> bool:
     return type(provider).__name__ not in _NOT_SET_UP
 
 
+_log = logging.getLogger("iam.authz")
+
+# How long a starting server process waits for its bulk load of every user's roles before it serves. Serving
+# before that load ends costs one database look-up per user on first sight, and at scale 5.0 (200,000 staff)
+# under benchmark load that load then took over 55 s instead of 5-7 s, every decision meanwhile competing
+# with it for the GIL (bench/authz_http.py --scale 5.0). A load that fails or outlasts this wait is not
+# waited for: the process serves and looks users up one by one.
+SUBJECT_LOAD_WAIT_S = 120.0
+
+
+async def _wait_for_subjects(runtime: Runtime) -> None:
+    if not await anyio.to_thread.run_sync(runtime.authz.wait_for_subjects, SUBJECT_LOAD_WAIT_S):
+        _log.warning("serving before the bulk load of users ended", extra={"waited_s": SUBJECT_LOAD_WAIT_S})
+
+
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> ServiceApp:
     """Build the app. The runtime (database, keys) starts with the app unless one is handed in."""
 
@@ -80,6 +97,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Service
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = runtime is None
         app.state.runtime = runtime or Runtime.start(settings)
+        await _wait_for_subjects(app.state.runtime)
         scheduler = start_scheduler(app.state.runtime)
         try:
             yield

@@ -57,6 +57,7 @@ class Authorization:
         bus.subscribe(POLICY_CHANNEL, self._on_policy_notice)
         self._stop = threading.Event()
         self._refresh_now = threading.Event()
+        self._first_load_done = threading.Event()
         self._refresher = threading.Thread(target=self._refresh_subjects, name="iam-authz-subjects", daemon=True)
         self._refresher.start()
 
@@ -65,6 +66,11 @@ class Authorization:
         self._stop.set()
         self._refresh_now.set()
         self._refresher.join(timeout=10)
+
+    def wait_for_subjects(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the first bulk load of every user (done or failed); return whether
+        it ended. A server process calls this before it serves (see :func:`iam.app.create_app`)."""
+        return self._first_load_done.wait(timeout)
 
     def _refresh_subjects(self) -> None:
         """Load every subject in bulk at start-up, after a "resynchronise everything" notice, and every
@@ -75,6 +81,8 @@ class Authorization:
                 _log.debug("subjects loaded", extra={"count": loaded})
             except Exception:  # the database may be briefly unreachable; per-user look-ups still work
                 _log.exception("bulk subject load failed; users are looked up one by one meanwhile")
+            finally:
+                self._first_load_done.set()
             self._refresh_now.wait(self.settings.authz_subject_ttl)
             self._refresh_now.clear()
 
