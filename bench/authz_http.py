@@ -37,6 +37,7 @@ import httpx2
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from authz_setup import load, requests
+from proc_times import machine_ticks, tree_cpu_seconds
 
 from iam.authz.model import DecisionRequest
 from iam.oauth.clients import register_client
@@ -128,44 +129,13 @@ end
     return script + _PACING % {"period_ms": 1000.0 * threads / rate, "threads": threads}
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _tree_cpu_seconds(root: int) -> float:
-    """CPU time (user + system) of process ``root`` and its descendants so far, from /proc (Linux). Descendants
-    that ended are not counted: the benchmark's server keeps its workers for the whole run."""
-    parents: dict[int, int] = {}
-    times: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rpartition(")")[2].split()
-            except OSError:  # the process ended meanwhile
-                continue
-            parents[int(entry.name)] = int(fields[1])
-            times[int(entry.name)] = int(fields[11]) + int(fields[12])
-    tree, grown = {root}, True
-    while grown:
-        grown = False
-        for pid, parent in parents.items():
-            if parent in tree and pid not in tree:
-                tree.add(pid)
-                grown = True
-    return sum(times.get(pid, 0) for pid in tree) / _TICK
-
-
-def _machine_ticks() -> list[int]:
-    """The machine's CPU time by state (user, nice, system, idle, iowait, irq, softirq, steal), in ticks."""
-    return [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-
-
 def _wrk(url: str, script: Path, *, connections: int, duration: int, threads: int,
          server: int | None = None) -> dict[str, Any]:
     """One wrk run; with ``server`` (the server's pid) also the server's CPU time per request and the share of
     the machine's time its hypervisor took (steal): on a shared VM that share moves throughput from run to
     run, while CPU per request stays put, so it is the number to compare code changes by."""
-    cpu_before = _tree_cpu_seconds(server) if server else 0.0
-    ticks_before = _machine_ticks()
+    cpu_before = tree_cpu_seconds(server) if server else 0.0
+    ticks_before = machine_ticks()
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s",
                           "-s", str(script), url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -182,16 +152,23 @@ def _wrk(url: str, script: Path, *, connections: int, duration: int, threads: in
     found: dict[str, Any] = {"requests_per_second": round(rps), "requests": int(total.group(1)) if total else None,
                              "latency": percentiles, "non_2xx": int(non2xx.group(1)) if non2xx else 0,
                              "socket_errors": errors.group(0) if errors else None}
-    spent = [after - before for before, after in zip(ticks_before, _machine_ticks(), strict=True)]
+    spent = [after - before for before, after in zip(ticks_before, machine_ticks(), strict=True)]
     found["machine_steal_share"] = round(spent[7] / max(sum(spent), 1), 3)
     if server and found["requests"]:
-        found["server_cpu_us_per_request"] = round((_tree_cpu_seconds(server) - cpu_before) / found["requests"] * 1e6,
+        found["server_cpu_us_per_request"] = round((tree_cpu_seconds(server) - cpu_before) / found["requests"] * 1e6,
                                                    1)
     late = re.search(r"^late_sends (\d+) ([\d.]+)$", out, re.MULTILINE)
     if late:
         found["late_sends"] = int(late.group(1))
         found["max_late_ms"] = float(late.group(2))
     return found
+
+
+def _count_decisions(batches: dict[str, Any]) -> None:
+    """Add the per-decision figures to a run of batches of 10."""
+    batches["decisions_per_second"] = batches["requests_per_second"] * 10
+    if "server_cpu_us_per_request" in batches:
+        batches["server_cpu_us_per_decision"] = round(batches["server_cpu_us_per_request"] / 10, 1)
 
 
 def main() -> None:
@@ -265,9 +242,7 @@ def main() -> None:
                           duration=args.duration, threads=args.threads, server=server.pid)
             batch = _wrk(f"{base}/access/v1/evaluations", batch_script, connections=args.connections,
                          duration=args.duration, threads=args.threads, server=server.pid)
-            batch["decisions_per_second"] = batch["requests_per_second"] * 10
-            if "server_cpu_us_per_request" in batch:
-                batch["server_cpu_us_per_decision"] = round(batch["server_cpu_us_per_request"] / 10, 1)
+            _count_decisions(batch)
             report = {"scale": args.scale, "database": settings.database_url.split(":")[0],
                       "server": f"iam serve --workers {args.workers} (uvicorn)",
                       "connections": args.connections, "duration_s": args.duration,
@@ -281,11 +256,7 @@ def main() -> None:
                     paced = _wrk(f"{base}{path}", script, connections=args.connections, duration=args.duration,
                                  threads=args.threads, server=server.pid)
                     report[key] = {"offered_per_second": rate, **paced}
-                paced_batches = report["paced_batches_of_10"]
-                paced_batches["decisions_per_second"] = paced_batches["requests_per_second"] * 10
-                if "server_cpu_us_per_request" in paced_batches:
-                    paced_batches["server_cpu_us_per_decision"] = round(
-                        paced_batches["server_cpu_us_per_request"] / 10, 1)
+                _count_decisions(report["paced_batches_of_10"])
         print(json.dumps(report, indent=2))
     finally:
         os.killpg(server.pid, signal.SIGTERM)

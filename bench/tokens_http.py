@@ -49,6 +49,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from proc_times import tree_cpu_seconds  # noqa: E402
+
 from iam.authz.model import DecisionRequest, SubjectRef  # noqa: E402
 from iam.config import load_settings  # noqa: E402
 from iam.oauth.clients import register_client  # noqa: E402
@@ -229,28 +231,6 @@ def fresh_postgres(url: str) -> None:
     admin.dispose()
 
 
-def _tree_cpu_seconds(root: int) -> float:
-    """User + system CPU time of a process and all its descendants (from /proc), in seconds."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-    total, stack = 0.0, [root]
-    while stack:
-        pid = stack.pop()
-        total += times.get(pid, 0.0)
-        stack.extend(child for child, parent in parents.items() if parent == pid)
-    return total
-
-
 def _lua(work: Path, name: str, *, path: str, authorization: str, bodies: list[str]) -> Path:
     script = work / f"{name}.lua"
     listed = ",\n".join(json.dumps(body) for body in bodies)
@@ -278,7 +258,7 @@ end
 def _wrk(url: str, script: Path, *, connections: int, duration: int, server_pid: int) -> dict[str, Any]:
     """One wrk run; also the CPU seconds the server (all workers) and wrk itself used during it."""
     threads = min(2, connections)
-    server_before = _tree_cpu_seconds(server_pid)
+    server_before = tree_cpu_seconds(server_pid)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
                              "--timeout", "5s", "-s", str(script), url], capture_output=True, text=True,
@@ -286,7 +266,7 @@ def _wrk(url: str, script: Path, *, connections: int, duration: int, server_pid:
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
     result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
-    result["server_cpu"] = _tree_cpu_seconds(server_pid) - server_before
+    result["server_cpu"] = tree_cpu_seconds(server_pid) - server_before
     result["wrk_cpu"] = (children_after.ru_utime + children_after.ru_stime
                          - children_before.ru_utime - children_before.ru_stime)
     return result

@@ -68,11 +68,10 @@ __all__ = [
 _CHUNK = 500
 
 # The statements loading a patient's facts, built once and run on the session's connection (Core, not the ORM):
-# a patient's first decision in a process waits for them. Built per call and run through the ORM they cost
-# 2.8-3.9 ms of Python for one patient (0.46 ms a patient in tens), of which SQLite took about a tenth; as
-# Core statements with an expanding parameter (compiled once, the list expanded per execution), 0.6-1.0
-# ms (0.12 ms a patient in tens). The GIL is held all that time, so the event loop of the worker waited too.
-# bench/authz_decide.py --scale 1.0, a patient's first decision: p50 1.3-1.6 ms before, 0.3-0.4 ms after.
+# a patient's first decision in a process waits for them, holding the GIL against the worker's event loop.
+# Built per call and run through the ORM, most of their time was Python, not SQLite; with an expanding
+# parameter they compile once. A patient's first decision (bench/authz_decide.py --scale 1.0): p50 1.3-1.6 ms
+# through the ORM, 0.3-0.45 ms so.
 _PATIENTS: BindParameter[list[str]] = bindparam("patients", expanding=True)
 _NOW: BindParameter[datetime] = bindparam("now")
 _rel = CareRelationshipRow.__table__.c
