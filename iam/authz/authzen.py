@@ -265,18 +265,18 @@ def decision_request(subject: Entity, action: Action, resource: Entity, context:
         data_owner=owner)
 
 
-def merge_evaluation(request: EvaluationsRequest, item: EvaluationItem, index: int) -> EvaluationRequest:
-    """§7.1.1: top-level subject, action, resource and context are defaults for each evaluation."""
+def merge_evaluation(request: EvaluationsRequest, item: EvaluationItem,
+                     index: int) -> tuple[Entity, Action, Entity, dict[str, Any] | None]:
+    """§7.1.1: top-level subject, action, resource and context are defaults for each evaluation. Returns the
+    evaluation's (subject, action, resource, context): a tuple, as building a model per item cost 3.5 µs."""
     subject = item.subject or request.subject
     action = item.action or request.action
     resource = item.resource or request.resource
-    missing = [name for name, value in (("subject", subject), ("action", action), ("resource", resource))
-               if value is None]
-    if missing:
+    if subject is None or action is None or resource is None:
+        missing = [name for name, value in (("subject", subject), ("action", action), ("resource", resource))
+                   if value is None]
         raise AuthZenRequestError(f"evaluations.{index}: {', '.join(missing)} missing and no top-level default")
-    assert subject is not None and action is not None and resource is not None
-    return EvaluationRequest(subject=subject, action=action, resource=resource,
-                             context=item.context if item.context is not None else request.context)
+    return subject, action, resource, item.context if item.context is not None else request.context
 
 
 def evaluation_response(decision: Decision, explanation: dict[str, Any]) -> dict[str, Any]:
