@@ -62,7 +62,7 @@ def main() -> None:
         def mapped(index: int) -> list[DecisionRequest]:
             query = queries[index]
             merged = [authzen.merge_evaluation(query, item, k) for k, item in enumerate(query.evaluations or [])]
-            return [authzen.decision_request(*m) for m in merged]
+            return [authzen.decision_request(m.subject, m.action, m.resource, m.context) for m in merged]
 
         batches = [mapped(i) for i in range(args.batches)]
         pdp.evaluate_sync([r for batch in batches for r in batch], Caller())  # warms every cache

@@ -25,7 +25,7 @@ import base64
 import hashlib
 import json
 import re
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -40,6 +40,7 @@ __all__ = [
     "ActionSearchRequest",
     "AuthZenRequestError",
     "Entity",
+    "Evaluation",
     "EvaluationRequest",
     "EvaluationsRequest",
     "PageRequest",
@@ -265,10 +266,18 @@ def decision_request(subject: Entity, action: Action, resource: Entity, context:
         data_owner=owner)
 
 
-def merge_evaluation(request: EvaluationsRequest, item: EvaluationItem,
-                     index: int) -> tuple[Entity, Action, Entity, dict[str, Any] | None]:
-    """§7.1.1: top-level subject, action, resource and context are defaults for each evaluation. Returns the
-    evaluation's (subject, action, resource, context): a tuple, as building a model per item cost 3.5 µs."""
+class Evaluation(NamedTuple):
+    """One evaluation of a batch with the batch's defaults filled in (§7.1.1)."""
+
+    subject: Entity
+    action: Action
+    resource: Entity
+    context: dict[str, Any] | None
+
+
+def merge_evaluation(request: EvaluationsRequest, item: EvaluationItem, index: int) -> Evaluation:
+    """§7.1.1: top-level subject, action, resource and context are defaults for each evaluation. A named
+    tuple, not a request model: building and validating a model per item cost 3 µs of a decision."""
     subject = item.subject or request.subject
     action = item.action or request.action
     resource = item.resource or request.resource
@@ -276,7 +285,7 @@ def merge_evaluation(request: EvaluationsRequest, item: EvaluationItem,
         missing = [name for name, value in (("subject", subject), ("action", action), ("resource", resource))
                    if value is None]
         raise AuthZenRequestError(f"evaluations.{index}: {', '.join(missing)} missing and no top-level default")
-    return subject, action, resource, item.context if item.context is not None else request.context
+    return Evaluation(subject, action, resource, item.context if item.context is not None else request.context)
 
 
 def evaluation_response(decision: Decision, explanation: dict[str, Any]) -> dict[str, Any]:

@@ -104,9 +104,9 @@ async def evaluations(request: HotRequest) -> HotResponse:
     semantic = query.options.evaluations_semantic if query.options else "execute_all"
     items: list[DecisionRequest | APIError] = []
     for index, item in enumerate(query.evaluations):
-        subject, action, resource, context = authzen.merge_evaluation(query, item, index)
+        merged = authzen.merge_evaluation(query, item, index)
         try:
-            mapped = authzen.decision_request(subject, action, resource, context)
+            mapped = authzen.decision_request(merged.subject, merged.action, merged.resource, merged.context)
             pdp.engine.check(mapped)
             items.append(mapped)
         except (AuthZenRequestError, InvalidDecisionRequest) as exc:
