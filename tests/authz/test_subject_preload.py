@@ -30,7 +30,6 @@ def test_bulk_loaded_subjects_are_the_subjects_one_look_up_gives(runtime: Runtim
     assert bulk[world["secretary"].person_id].account_status == "suspended"
 
 
-
 # PostgreSQL, where a table lock can hold the bulk load back: SQLite in WAL mode never blocks a reader.
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_starting_server_serves_only_once_every_user_is_loaded(settings: Settings, runtime: Runtime,
