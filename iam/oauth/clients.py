@@ -36,6 +36,7 @@ __all__ = [
     "disable_client",
     "list_clients",
     "load_client",
+    "new_client_id",
     "register_client",
 ]
 
@@ -131,6 +132,11 @@ def _check_metadata(*, name: str, scopes: Sequence[str], grant_types: Sequence[s
         raise InvalidClientMetadata("exchange audiences need the token-exchange grant type")
 
 
+def new_client_id() -> str:
+    """128 random bits in hex: an id that starts with "-" would read as an option to `iam client disable`."""
+    return secrets.token_hex(16)
+
+
 def register_client(
     session: Session,
     *,
@@ -153,7 +159,7 @@ def register_client(
                     jwks=jwks, jwks_uri=jwks_uri, exchange_audiences=exchange_audiences)
     secret = new_secret() if token_endpoint_auth_method in SECRET_METHODS else None
     row = ClientRow(
-        client_id=secrets.token_urlsafe(16),
+        client_id=new_client_id(),
         name=name.strip(),
         secret_hash=hash_secret(secret) if secret is not None else None,
         scopes=" ".join(sorted(set(scopes))),

@@ -10,6 +10,7 @@ from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from iam.cli import cli
+from iam.oauth.clients import new_client_id
 from tests.conftest import TEST_SECRET_KEY
 
 
@@ -44,3 +45,10 @@ def test_bad_registration_is_one_line_and_exit_1(database_url: str) -> None:
                      env=_env(database_url))
     assert (result.exit_code, result.stderr) == (
         1, "error: a private_key_jwt client needs its public keys: give jwks or jwks_uri, not both\n")
+
+
+def test_generated_client_ids_are_never_read_as_options() -> None:
+    # The old base64url ids started with "-" one time in 64, and `iam client disable <id>` then failed.
+    ids = [new_client_id() for _ in range(2000)]
+    assert not [client_id for client_id in ids if client_id.startswith("-")]
+    assert len(set(ids)) == len(ids)
