@@ -74,9 +74,11 @@ class Authorization:
 
     def _refresh_subjects(self) -> None:
         """Load every subject in bulk at start-up, after a "resynchronise everything" notice, and every
-        ``authz_subject_ttl`` seconds: one streaming query instead of one look-up per user."""
+        ``authz_subject_ttl`` seconds (one streaming query instead of one look-up per user); reload the
+        organisation register with them once it is in use."""
         while not self._stop.is_set():
             try:
+                self.pip.refresh_org()
                 loaded = self.pip.preload_subjects()
                 _log.debug("subjects loaded", extra={"count": loaded})
             except Exception:  # the database may be briefly unreachable; per-user look-ups still work

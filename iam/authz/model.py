@@ -66,6 +66,9 @@ class OrgTree:
     def __len__(self) -> int:
         return len(self._units)
 
+    def same_units(self, units: Iterable[OrgUnit]) -> bool:
+        return self._units == {u.unit_id: u for u in units}
+
     def __contains__(self, unit_id: object) -> bool:
         return unit_id in self._units
 

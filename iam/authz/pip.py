@@ -8,7 +8,8 @@
   cached per patient in a bounded LRU and dropped on ``authz`` ``patient:<national id>``. A load that
   raced with a change is not cached: each patient has a version bumped by every notice, and a load only
   stores its result if the version did not move while it read.
-* **The organisation register** is loaded whole (a few thousand units) and refreshed every ``subject_ttl``.
+* **The organisation register** is loaded whole (a few thousand units), again at once after a ``*`` notice
+  (an org register import sends one) and in the background every ``subject_ttl``.
 * The payload ``*`` on either channel (sent after bulk changes and after the bus reconnects) drops all.
 
 Everything here is thread-safe: decisions read from the event loop and worker threads, and the change bus
@@ -120,7 +121,7 @@ class PolicyInformationPoint:
         self._subjects: dict[tuple[str, str], tuple[Subject | None, float]] = {}
         self._aliases: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self._org: OrgTree | None = None
-        self._org_loaded = 0.0
+        self._org_epoch = 0
         self._unit_people: dict[str, set[str]] | None = None
         self.hits = 0
         self.misses = 0
@@ -128,11 +129,30 @@ class PolicyInformationPoint:
     # --- organisation register ---------------------------------------------------------------------------
     @property
     def org(self) -> OrgTree:
+        """The register as last loaded; loaded here only when there is none (start-up, a ``*`` notice).
+
+        The periodic reload is :meth:`refresh_org`, in the background: on a decision's path its query
+        (60-190 ms at scale 1.0) held up every request of the event loop once a TTL."""
         org = self._org
-        if org is None or time.monotonic() - self._org_loaded > self._subject_ttl:
-            org = OrgTree(self._identity.org_units())
-            self._org, self._org_loaded = org, time.monotonic()
-        return org
+        return org if org is not None else self._load_org()
+
+    def refresh_org(self) -> None:
+        """Reload the register if it is in use. An unchanged register keeps its tree, so what is kept per
+        tree (units' levels for the access log, reason texts) stays warm."""
+        if self._org is not None:
+            self._load_org()
+
+    def _load_org(self) -> OrgTree:
+        epoch = self._org_epoch
+        units = self._identity.org_units()
+        current = self._org
+        if current is not None and current.same_units(units):
+            return current
+        tree = OrgTree(units)
+        with self._lock:
+            if epoch == self._org_epoch:  # a ``*`` notice came while this read: the next use loads again
+                self._org = tree
+        return tree
 
     # --- subjects ----------------------------------------------------------------------------------------
     def subject(self, ref: SubjectRef) -> Subject | None:
@@ -230,6 +250,7 @@ class PolicyInformationPoint:
             self._subjects.clear()
             self._aliases.clear()
             self._org = None
+            self._org_epoch += 1
             self._unit_people = None
 
     # --- who works where (for "who may read this patient") ----------------------------------------------

@@ -121,7 +121,8 @@ def client_disable(client_id: str, database_url: str | None) -> None:
 
     \b
     Example:
-      iam client disable Qe3xYz...
+      iam client disable 9f2c41...
+      iam client disable -- -Qe3xYz...   (an older id that begins with "-")
     """
     with _runtime(database_url) as runtime, runtime.sessions.begin() as session:
         disable_client(session, client_id, publish=runtime.bus.publish)
