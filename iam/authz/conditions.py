@@ -8,7 +8,8 @@ consent or emergency declaration that opened a restriction) so the decision can 
 Allow conditions
     care_relationship       an active care relationship of a kind the purpose accepts, with the acting
                             unit or a unit below it, or naming the user (by person id or HPR number) or a
-                            care team of theirs, within the acting unit's legal entity
+                            care team of theirs, within the acting unit's legal entity; not with a unit
+                            the patient has restricted (or below one), unless that restriction is open
     acute_setting           the acting unit is part of the acute chain (roles.yaml acute_unit_kinds)
     emergency_declaration   the purpose is an emergency purpose and the user has declared an emergency for
                             this patient that has not expired
@@ -67,16 +68,21 @@ class EvalContext:
                 continue
             if self._names_user(consent.person_id, consent.hpr_number) or (
                     consent.unit_id is not None and consent.unit_id in self.chain):
-                self.found.setdefault("opened", []).append(
-                    {"restriction": restriction.id, "by": "consent", "consent": consent.id})
+                self._opened({"restriction": restriction.id, "by": "consent", "consent": consent.id})
                 return True
         if self.purpose.emergency:
             declaration = _own_declaration(self)
             if declaration is not None:
-                self.found.setdefault("opened", []).append(
-                    {"restriction": restriction.id, "by": "emergency", "emergency_declaration": declaration.id})
+                self._opened({"restriction": restriction.id, "by": "emergency",
+                              "emergency_declaration": declaration.id})
                 return True
         return False
+
+    def _opened(self, opening: dict[str, str]) -> None:
+        # One restriction may be asked about twice (for the acting unit and a relationship's unit).
+        opened = self.found.setdefault("opened", [])
+        if opening not in opened:
+            opened.append(opening)
 
 
 def _own_declaration(ctx: EvalContext) -> Any:
@@ -100,13 +106,20 @@ def named_block(ctx: EvalContext) -> bool:
     return False
 
 
-def unit_restricted(ctx: EvalContext) -> bool:
+def _restriction_on(ctx: EvalContext, chain: tuple[str, ...]) -> Restriction | None:
+    """The patient's restriction of a unit in ``chain`` (a unit and those above it) not open here."""
     for restriction in ctx.facts.restrictions:
-        if (restriction.kind == "restrict_unit" and restriction.unit_id in ctx.chain
-                and not ctx.is_open(restriction)):
-            ctx.found["restriction"] = restriction
-            return True
-    return False
+        if restriction.kind == "restrict_unit" and restriction.unit_id in chain and not ctx.is_open(restriction):
+            return restriction
+    return None
+
+
+def unit_restricted(ctx: EvalContext) -> bool:
+    restriction = _restriction_on(ctx, ctx.chain)
+    if restriction is None:
+        return False
+    ctx.found["restriction"] = restriction
+    return True
 
 
 def item_locked(ctx: EvalContext) -> bool:
@@ -138,21 +151,29 @@ def care_relationship(ctx: EvalContext) -> bool:
     acting = ctx.unit
     subject = ctx.subject
     org = ctx.org
+    restricted = bool(ctx.facts.restrictions)
     for rel in ctx.facts.relationships:
         if rel.kind not in kinds or not rel.active(at):
             continue
         unit = rel.unit_id
         # The relationship's unit is the acting unit or lies below it.
-        if unit is not None and acting in org.chain(unit):
-            ctx.found["care_relationship"] = rel
-            return True
-        named = ctx._names_user(rel.person_id, rel.practitioner_hpr) or (
-            rel.team_id is not None and rel.team_id in subject.teams)
-        # A relationship naming the user counts only within the organisation it was registered with
-        # (domain.md rule 3: access from another organisation needs that organisation's own relationship).
-        if named and (unit is None or org.legal_entity(unit) == ctx.legal_entity):
-            ctx.found["care_relationship"] = rel
-            return True
+        justifies = unit is not None and acting in org.chain(unit)
+        if not justifies:
+            named = ctx._names_user(rel.person_id, rel.practitioner_hpr) or (
+                rel.team_id is not None and rel.team_id in subject.teams)
+            # A relationship naming the user counts only within the organisation it was registered with
+            # (domain.md rule 3: access from another organisation needs that organisation's own relationship).
+            justifies = named and (unit is None or org.legal_entity(unit) == ctx.legal_entity)
+        if not justifies:
+            continue
+        # A relationship with a unit the patient restricted is that unit's, whoever acts on it: a role held
+        # above the unit (at its point of care) must not reach through the restriction.
+        restriction = _restriction_on(ctx, org.chain(unit)) if restricted and unit is not None else None
+        if restriction is not None:
+            ctx.found.setdefault("restriction", restriction)
+            continue
+        ctx.found["care_relationship"] = rel
+        return True
     return False
 
 

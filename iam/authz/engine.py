@@ -183,7 +183,11 @@ class DecisionEngine:
                             return self._permit(request, at, subject, facts, purpose, ctx, role, rule)
                         if failed is None:
                             failed, failed_role = condition, role
-                if failed is not None:
+                if failed == "care_relationship" and "restriction" in ctx.found:
+                    # The only relationships in reach are with a unit the patient restricted.
+                    denial = _Denial("unit_restricted", self._rule_for("unit_restricted"), unit, failed_role,
+                                     ctx.found)
+                elif failed is not None:
                     denial = _Denial(_FAILED_CONDITION[failed], DEFAULT_DENY_RULE, unit, failed_role)
                 elif any((role, *tail) in policy.allow for role in lapsed):
                     denial = _Denial("licence_lapsed", DEFAULT_DENY_RULE, unit, lapsed[0])
@@ -261,9 +265,11 @@ class DecisionEngine:
         if denial.role is not None:
             details["role"] = denial.role
         restriction = denial.found.get("restriction")
+        params: dict[str, str] = {"unit": denial.unit or request.acting_unit or "", "role": denial.role or ""}
         if isinstance(restriction, Restriction):
             details["restriction"] = _restriction(restriction)
-        params: dict[str, str] = {"unit": denial.unit or request.acting_unit or "", "role": denial.role or ""}
+            if restriction.unit_id is not None:
+                params["unit"] = restriction.unit_id  # the unit the patient restricted, maybe above the acting one
         if subject is not None and denial.reason == "account_inactive":
             params["status"] = subject.account_status
             details["account_status"] = subject.account_status

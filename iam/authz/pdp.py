@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from anyio import to_thread
 
@@ -41,6 +41,27 @@ class Caller:
     token_jti: str | None = None
     source_address: str | None = None
     request_id: str | None = None
+
+
+def justification(facts: Mapping[str, Any]) -> str | None:
+    """What decided, for the log's internal reason text (domain.md rules 1, 4 and 5): the care relationship,
+    the emergency declaration and the restriction that denied or that consent or an emergency opened. Ids
+    only; the privacy officer looks the rest up."""
+    parts = []
+    relationship = facts.get("care_relationship")
+    if relationship is not None:
+        parts.append(f"care relationship {relationship['id']} ({relationship['kind']})")
+    declaration = facts.get("emergency_declaration")
+    if declaration is not None:
+        parts.append(f"emergency declaration {declaration['id']} ({declaration['reason_code']})")
+    for opened in facts.get("opened_restrictions", ()):
+        by = f"consent {opened['consent']}" if opened["by"] == "consent" else \
+            f"emergency declaration {opened['emergency_declaration']}"
+        parts.append(f"restriction {opened['restriction']} opened by {by}")
+    restriction = facts.get("restriction")
+    if restriction is not None:
+        parts.append(f"restriction {restriction['id']} ({restriction['kind']})")
+    return "; ".join(parts) or None
 
 
 class PolicyDecisionPoint:
@@ -166,7 +187,7 @@ class PolicyDecisionPoint:
             policy_rule=f"{decision.rule}@{decision.facts.get('policy_version', '')}",
             emergency=decision.emergency,
             self_granted=decision.emergency,
-            reason_text=None,
+            reason_text=justification(decision.facts),
             client_id=caller.client_id,
             token_jti=caller.token_jti,
             source_address=caller.source_address,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,16 @@ def relate(client: TestClient, headers: dict[str, str], *, patient: str = PATIEN
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def eventually(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Whether ``check`` comes true within ``timeout`` seconds (a change notice travels asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()
 
 
 def logged(runtime: Runtime, *, patient: str, kind: str = "access") -> list[Any]:

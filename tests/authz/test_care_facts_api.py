@@ -7,7 +7,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from iam.runtime import Runtime
-from tests.authz.conftest import PATIENT, evaluation, relate
+from provisioning.grants import grant_role
+from tests.authz.conftest import PATIENT, evaluation, eventually, logged, relate
 from tests.authz.world import World
 
 
@@ -123,7 +124,7 @@ def test_a_named_block_denies_and_lifting_it_restores_access(
 
 
 def test_a_unit_restriction_is_opened_only_by_recorded_consent(
-        client: TestClient, world: World, authz_headers: dict[str, str]) -> None:
+        client: TestClient, runtime: Runtime, world: World, authz_headers: dict[str, str]) -> None:
     relate(client, authz_headers, unit_id=world.units.ward)
     nurse = world["nurse_ward"]
     restriction = client.post("/authz/v1/restrictions", headers=authz_headers, json={
@@ -132,7 +133,7 @@ def test_a_unit_restriction_is_opened_only_by_recorded_consent(
     denied = _decide(client, authz_headers, nurse.person_id)
     assert denied["context"]["reason_code"] == "unit_restricted"
     assert denied["context"]["reason_user"]["en"] == (
-        "The patient has restricted access for Medisinsk sengepost. It can only be opened by recorded consent "
+        "The patient has restricted access for Testvik sykehus. It can only be opened by recorded consent "
         "or emergency access.")
     consent = client.post(f"/authz/v1/restrictions/{restriction['id']}/consents", headers=authz_headers,
                           json={"unit_id": world.units.ward, "reference": "journal-doc-9"})
@@ -141,10 +142,36 @@ def test_a_unit_restriction_is_opened_only_by_recorded_consent(
     assert (permitted["decision"], permitted["context"]["obligations"]) == (True, ["restriction_opened"])
     assert permitted["context"]["facts"]["opened_restrictions"] == [
         {"restriction": restriction["id"], "by": "consent", "consent": consent.json()["id"]}]
+    # The log says what decided (domain.md rules 1 and 4: the justification, and that the restriction was opened).
+    relationship = permitted["context"]["facts"]["care_relationship"]["id"]
+    assert [e.reason_text for e in logged(runtime, patient=PATIENT)] == [
+        f"restriction {restriction['id']} (restrict_unit)",
+        f"care relationship {relationship} (admission); restriction {restriction['id']} opened by consent "
+        f"{consent.json()['id']}"]
     revoked = client.post(f"/authz/v1/restrictions/{restriction['id']}/consents/{consent.json()['id']}/revoke",
                           headers=authz_headers)
     assert revoked.status_code == 200
     assert _decide(client, authz_headers, nurse.person_id)["decision"] is False
+
+
+def test_a_role_above_a_restricted_department_does_not_reach_it_through_its_relationships(
+        client: TestClient, runtime: Runtime, world: World, authz_headers: dict[str, str]) -> None:
+    """A physician whose role is held at the hospital, the patient admitted to the surgical ward, which the
+    patient restricted: the caller need not say the unit for the restriction to hold."""
+    doctor = world["dr_ward"]
+    with runtime.sessions.begin() as session:
+        grant_role(session, person_id=int(doctor.person_id), role="physician", unit_id=world.units.hospital,
+                   reason="covers the hospital's wards", actor="tests", bus=runtime.bus)
+    relate(client, authz_headers, unit_id=world.units.surgery)
+    # The grant reaches the decision engine by change notice.
+    assert eventually(lambda: _decide(client, authz_headers, doctor.person_id, unit=world.units.hospital)["decision"])
+    client.post("/authz/v1/restrictions", headers=authz_headers, json={
+        "patient": PATIENT, "kind": "restrict_unit", "unit_id": world.units.surgery, "requested_by": "the patient"})
+    for unit in (world.units.hospital, None):
+        denied = _decide(client, authz_headers, doctor.person_id, **({"unit": unit} if unit else {}))
+        assert (denied["decision"], denied["context"]["reason_code"]) == (False, "unit_restricted"), unit
+    relate(client, authz_headers, unit_id=world.units.ward)
+    assert _decide(client, authz_headers, doctor.person_id, unit=world.units.hospital)["decision"] is True
 
 
 def test_a_locked_item_stays_closed_while_the_rest_of_the_record_is_open(

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from iam.authz.schemas import CareRelationshipCreate, RestrictionCreate
 from iam.authz.service import Actor
 from iam.config import Settings
 from iam.runtime import Runtime
-from tests.authz.conftest import PATIENT
+from tests.authz.conftest import PATIENT, eventually
 from tests.authz.world import World, suspend
 
 
@@ -26,15 +25,6 @@ def other_node(settings: Settings) -> Iterator[Runtime]:
     node = Runtime.start(settings)
     yield node
     node.close()
-
-
-def _eventually(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
 
 
 def _request(world: World, key: str, **kwargs: str) -> DecisionRequest:
@@ -58,11 +48,11 @@ def test_a_published_policy_reaches_the_other_node_without_restart(
     with runtime.sessions.begin() as session:
         version_id, compiled = publish_policy(session, runtime.bus, files=read_policy_files(folder), by="tests",
                                               comment="an experiment")
-    assert _eventually(lambda: other_node.authz.policy.version == compiled.version)
+    assert eventually(lambda: other_node.authz.policy.version == compiled.version)
     assert other_node.authz.policy_version_id == version_id
     decision = other_node.authz.decide(request)
     assert (decision.allowed, decision.rule) == (True, "secretaries-read-notes")
-    assert _eventually(lambda: runtime.authz.policy.version == compiled.version)
+    assert eventually(lambda: runtime.authz.policy.version == compiled.version)
     runtime.audit.flush()
     with runtime.sessions() as session:
         events = events_page(session, SearchFilters(kind="admin"), limit=100).events
@@ -87,7 +77,7 @@ def test_a_suspended_account_is_denied_on_every_node(runtime: Runtime, other_nod
     request = _request(world, "nurse_ward")
     assert other_node.authz.decide(request).allowed is True
     suspend(runtime, world["nurse_ward"])
-    assert _eventually(lambda: other_node.authz.decide(request).reason == "account_inactive")
+    assert eventually(lambda: other_node.authz.decide(request).reason == "account_inactive")
 
 
 def test_a_restriction_made_on_one_node_applies_on_the_other(
@@ -95,8 +85,8 @@ def test_a_restriction_made_on_one_node_applies_on_the_other(
     runtime.authz.facts.register_relationship(CareRelationshipCreate(
         patient=PATIENT, kind="admission", unit_id=world.units.ward), actor=ACTOR)
     request = _request(world, "dr_ward")
-    assert _eventually(lambda: other_node.authz.decide(request).allowed)
+    assert eventually(lambda: other_node.authz.decide(request).allowed)
     runtime.authz.facts.create_restriction(RestrictionCreate(
         patient=PATIENT, kind="block_person", person_id=world["dr_ward"].person_id, requested_by="patient"),
         actor=ACTOR)
-    assert _eventually(lambda: other_node.authz.decide(request).reason == "named_block")
+    assert eventually(lambda: other_node.authz.decide(request).reason == "named_block")
