@@ -242,7 +242,10 @@ def patient_id(value: Any, *, field: str) -> str:
 
 def section_of(properties: dict[str, Any], *, field: str = "resource.properties.section") -> str:
     section = properties.get("section")
-    if not isinstance(section, str) or not section:
+    if section is not None and not isinstance(section, str):
+        raise AuthZenRequestError(f"{field} must be a string: a record section such as 'notes', not "
+                                  f"{json.dumps(section)}")
+    if not section:
         raise AuthZenRequestError(f"{field} is required: the record section (e.g. 'notes')")
     return section
 

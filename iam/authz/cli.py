@@ -116,12 +116,13 @@ def explain_command(user: str, patient: str, section: str, action: str, purpose:
     Example:
       iam policy explain --user hpr:1234567 --patient 01017012345 --section notes --purpose TREAT
     """
-    from iam.authz.authzen import Entity, subject_ref
+    from iam.authz.authzen import Entity, patient_id, subject_ref
     from iam.authz.model import DecisionRequest
     from iam.authz.trace import trace
     from iam.runtime import Runtime
 
     ref = subject_ref(Entity(type="user", id=user), field="--user")
+    patient = patient_id(patient, field="--patient")  # as the API checks it
     runtime = Runtime.start(settings_from(database_url=database_url))
     try:
         request = DecisionRequest(subject=ref, patient=patient, section=section, action=action, purpose=purpose,

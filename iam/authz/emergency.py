@@ -24,7 +24,7 @@ from iam.authz.authzen import AuthZenRequestError, subject_ref
 from iam.authz.authzen import Entity as AuthZenEntity
 from iam.authz.channels import AUTHZ_CHANNEL
 from iam.authz.engine import DecisionEngine
-from iam.authz.model import Subject
+from iam.authz.model import Subject, SubjectRef
 from iam.authz.pip import PolicyInformationPoint
 from iam.authz.schemas import EmergencyCreate, EmergencyView
 from iam.authz.service import Actor
@@ -60,6 +60,19 @@ class EmergencyAccess:
                 if any((role, section, "read", purpose) in policy.allow for role in usable)]
 
     def declare(self, data: EmergencyCreate, *, actor: Actor) -> EmergencyView:
+        try:
+            return self._declare(data, actor=actor)
+        except EmergencyRefused as refused:
+            # A refused attempt on a patient's record is logged like a denied access (domain.md rule 6).
+            with self._sessions.begin() as session:
+                record_admin_event(session, AdminEvent(
+                    actor=actor.actor, action="emergency.refuse", target_type="patient", target_id=data.patient,
+                    request_id=actor.request_id, client_id=actor.client_id,
+                    details={"user": data.user, "purpose": data.purpose_of_use, "reason_code": data.reason_code,
+                             "reason_text": data.reason_text, "refused": refused.message}))
+            raise
+
+    def _declare(self, data: EmergencyCreate, *, actor: Actor) -> EmergencyView:
         catalogue = self._engine.policy.catalogue
         purpose = catalogue.purposes.get(data.purpose_of_use)
         if purpose is None or not purpose.emergency:
@@ -118,7 +131,10 @@ class EmergencyAccess:
             view = store.get_declaration(session, declaration_id)
         if view is None:
             raise NotFound(f"emergency declaration '{declaration_id}' does not exist")
-        return view
+        if view.ended_at is not None or view.expires_at <= datetime.now(UTC):
+            return view  # over: it opens nothing
+        subject = self._pip.subject(SubjectRef("person", view.person_id))
+        return view.model_copy(update={"sections": self.sections_opened(subject, view.purpose) if subject else []})
 
     def end(self, declaration_id: str, *, actor: Actor) -> EmergencyView:
         """End a declaration before it expires (the emergency is over)."""

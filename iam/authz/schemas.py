@@ -221,7 +221,8 @@ class EmergencyView(_Out):
     expires_at: datetime
     ended_at: datetime | None
     review_task_id: str | None
-    sections: list[str] = Field(default_factory=list, description="Sections the policy opens under it.")
+    sections: list[str] = Field(default_factory=list,
+                                description="Sections the policy opens under it while in force; none once over.")
 
 
 T = TypeVar("T")

@@ -61,8 +61,13 @@ def error_response(request: Request, *, status: int, code: str, message: str,
 def _describe_validation(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors()[:5]:
-        location = ".".join(str(item) for item in error.get("loc", ()))
-        parts.append(f"{location}: {error.get('msg', 'invalid')}")
+        location = error.get("loc", ())
+        if error.get("type") == "json_invalid":
+            # FastAPI puts the character offset where the location would be, and the parser's reason in ctx.
+            why = (error.get("ctx") or {}).get("error", "JSON decode error")
+            parts.append(f"body: not valid JSON ({why} at character {location[-1] if len(location) > 1 else 0})")
+            continue
+        parts.append(f"{'.'.join(str(item) for item in location)}: {error.get('msg', 'invalid')}")
     return "; ".join(parts) or "the request is invalid"
 
 

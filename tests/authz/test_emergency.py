@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from audit.models import ReviewRow
+from audit.query import SearchFilters, events_page
 from iam.runtime import Runtime
 from tests.authz.conftest import PATIENT, evaluation, logged
 from tests.authz.world import World
@@ -35,6 +36,8 @@ def test_breaking_the_glass_grants_time_boxed_flagged_access_and_opens_a_review(
     assert (declaration["person_id"], declaration["purpose"], declaration["reason_code"]) == (
         dr.person_id, "BTG", "unconscious_patient")
     assert "mental_health_notes" in declaration["sections"] and "notes" in declaration["sections"]
+    fetched = client.get(f"/access/v1/emergency/{declaration['id']}", headers=emergency_headers).json()
+    assert fetched["sections"] == declaration["sections"]
     with runtime.sessions() as session:
         review = session.execute(select(ReviewRow)).scalar_one()
     assert (review.id, review.kind, review.declaration_id, review.patient, review.user_id) == (
@@ -49,10 +52,14 @@ def test_breaking_the_glass_grants_time_boxed_flagged_access_and_opens_a_review(
     assert treat["decision"] is False
     flags = [(e.outcome, e.purpose_of_use, e.emergency, e.self_granted) for e in logged(runtime, patient=PATIENT)]
     assert flags == [("deny", "BTG", True, True), ("permit", "BTG", True, True), ("deny", "TREAT", False, False)]
+    # The permit names the declaration (and its coded reason) that granted it; the review task has the free text.
+    assert logged(runtime, patient=PATIENT)[1].reason_text == (
+        f"emergency declaration {declaration['id']} (unconscious_patient)")
 
 
 def test_a_named_block_is_never_overridden_by_breaking_the_glass(
-        client: TestClient, world: World, authz_headers: dict[str, str], emergency_headers: dict[str, str]) -> None:
+        client: TestClient, runtime: Runtime, world: World, authz_headers: dict[str, str],
+        emergency_headers: dict[str, str]) -> None:
     dr = world["dr_surgery"]
     client.post("/authz/v1/restrictions", headers=authz_headers, json={
         "patient": PATIENT, "kind": "block_person", "person_id": dr.person_id, "requested_by": "the patient"})
@@ -60,6 +67,13 @@ def test_a_named_block_is_never_overridden_by_breaking_the_glass(
     assert (response.status_code, response.json()["error"], response.json()["error_description"]) == (
         403, "forbidden", "the patient has blocked this user by name; breaking the glass cannot override a named "
                           "block")
+    # The refused attempt is in the tamper-evident log for privacy officers (domain.md rule 6).
+    runtime.audit.flush()
+    with runtime.sessions() as session:
+        refused = [e for e in events_page(session, SearchFilters(kind="admin"), limit=100).events
+                   if e.action == "emergency.refuse"]
+    assert [(e.target_type, e.target_id, e.details["user"], e.details["refused"]) for e in refused] == [
+        ("patient", PATIENT, dr.person_id, response.json()["error_description"])]
 
 
 def test_an_emergency_opens_restrictions_but_the_access_is_flagged(

@@ -143,6 +143,8 @@ MALFORMED: list[tuple[Callable[[dict[str, Any]], object], str]] = [
      "resource.type 'document' is not supported; expected 'patient_record'"),
     (lambda b: b["resource"]["properties"].pop("section"),
      "resource.properties.section is required: the record section (e.g. 'notes')"),
+    (lambda b: b["resource"]["properties"].update(section=5),
+     "resource.properties.section must be a string: a record section such as 'notes', not 5"),
     (lambda b: b["resource"]["properties"].update(section="diary"),
      "record section 'diary' is unknown; expected one of administrative, critical_info, notes, medication, "
      "lab_results, care_plan, mental_health_notes"),

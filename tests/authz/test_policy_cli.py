@@ -75,6 +75,9 @@ def test_policy_explain_gives_the_full_reasoning(
         "sharing_objection": False}
     assert candidate["casbin"] == {"decision": "permit", "matched_line": [
         "physician", "notes", "*", "TREAT", "care_relationship", "allow", "treat-physician"]}
+    bad = _iam("policy", "explain", "--user", f"hpr:{dr.hpr_number}", "--patient", "123", "--section", "notes",
+               "--database-url", database_url, env={"IAM_SECRET_KEY": TEST_SECRET_KEY, "IAM_MIGRATE_ON_START": "false"})
+    assert (bad.exit_code, bad.stderr) == (1, "error: --patient is not a patient's national id: not 11 digits\n")
 
 
 def test_policy_publish_puts_the_policy_in_force(runtime: Runtime, database_url: str, tmp_path: Path) -> None:
