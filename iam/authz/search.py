@@ -129,10 +129,11 @@ class Search:
                                       f"'{authzen.RESOURCE_TYPE}'")
         properties = query.resource.properties or {}
         purpose = authzen.purpose_of(query.context, default="TREAT")
-        patient = properties.get("patient")
+        # "Which sections of this patient" names the patient as the resource's id or as a property.
+        field = "resource.id" if query.resource.id is not None else "resource.properties.patient"
+        patient = query.resource.id if query.resource.id is not None else properties.get("patient")
         if patient is not None:
-            return self._sections(query, caller, user, authzen.patient_id(patient, field="resource.properties.patient"),
-                                  purpose)
+            return self._sections(query, caller, user, authzen.patient_id(patient, field=field), purpose)
         return self._patients(query, caller, user, authzen.section_of(properties), purpose)
 
     def _sections(self, query: ResourceSearchRequest, caller: Caller, user: SubjectRef, patient: str,

@@ -66,6 +66,10 @@ def test_which_sections_of_a_patient_a_user_may_read(
     assert [r["properties"]["section"] for r in response.json()["results"]] == [
         "administrative", "critical_info", "notes", "medication", "mental_health_notes"]
     assert {r["id"] for r in response.json()["results"]} == {PATIENT}
+    by_id = client.post("/access/v1/search/resource", headers=authz_headers, json={
+        "subject": {"type": "user", "id": world["psychologist"].person_id}, "action": {"name": "read"},
+        "resource": {"type": "patient_record", "id": PATIENT}, "context": {"purpose_of_use": "TREAT"}})
+    assert by_id.json()["results"] == response.json()["results"]
 
 
 def test_which_patients_a_user_may_read(client: TestClient, world: World, authz_headers: dict[str, str]) -> None:
