@@ -274,8 +274,14 @@ class DecisionEngine:
             params["status"] = subject.account_status
             details["account_status"] = subject.account_status
         steps = list(policy.catalogue.reasons[denial.reason].next)
-        if "declare_emergency" in steps and not self._may_break_glass(request, subject, purpose):
-            steps.remove("declare_emergency")
+        if "declare_emergency" in steps:
+            if not self._may_break_glass(request, subject, purpose):
+                steps.remove("declare_emergency")
+            elif not purpose.emergency and subject is not None and any(
+                    d.person_id == subject.person_id and d.active(at)
+                    for d in self._facts.patient(request.patient).emergencies):
+                # Declared already: what is missing is the emergency purpose on the request.
+                steps[steps.index("declare_emergency")] = "use_emergency_purpose"
         return Decision(allowed=False, decision_id=new_decision_id(), rule=denial.rule, reason=denial.reason,
                         request=request, at=at, subject=subject, role=denial.role, acting_unit=denial.unit,
                         facts=details, next_steps=tuple(steps), emergency=purpose.emergency, params=params)
