@@ -27,7 +27,7 @@ import json
 import re
 from typing import Any, Literal, NamedTuple, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from iam.authz.model import Decision, DecisionRequest, SubjectRef
 from iam.errors import APIError
@@ -122,7 +122,7 @@ class EvaluationsRequest(_Lenient):
 class PageRequest(_Lenient):
     token: str | None = Field(None, max_length=512)
     next_token: str | None = Field(None, max_length=512, description="Earlier drafts' name for token.")
-    limit: int | None = Field(None, ge=1, le=1000)
+    limit: StrictInt | None = Field(None, ge=1, le=1000)  # "5" is refused, not read as 5
 
 
 class SubjectSearchRequest(_Lenient):

@@ -50,6 +50,9 @@ def test_subject_search_pages_with_tokens_bound_to_the_query(
     assert (changed.status_code, changed.json()["error_description"]) == (
         400, "page.token belongs to a different query: subject, action, resource, context and limit must stay "
              "the same while paging")
+    text_limit = client.post("/access/v1/search/subject", headers=authz_headers, json={**query, "page": {"limit": "2"}})
+    assert (text_limit.status_code, text_limit.json()["error_description"]) == (
+        400, "page.limit: Input should be a valid integer")
     forged = client.post("/access/v1/search/subject", headers=authz_headers, json={**query, "page": {"token": "xyz"}})
     assert (forged.status_code, forged.json()["error_description"]) == (
         400, "page.token is not a token this PDP issued; pass next_token unchanged")
