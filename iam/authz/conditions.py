@@ -71,7 +71,7 @@ class EvalContext:
                 self._opened({"restriction": restriction.id, "by": "consent", "consent": consent.id})
                 return True
         if self.purpose.emergency:
-            declaration = _own_declaration(self)
+            declaration = self.facts.declaration_of(self.subject.person_id, self.at)
             if declaration is not None:
                 self._opened({"restriction": restriction.id, "by": "emergency",
                               "emergency_declaration": declaration.id})
@@ -84,14 +84,6 @@ class EvalContext:
         if opening not in opened:
             opened.append(opening)
 
-
-def _own_declaration(ctx: EvalContext) -> Any:
-    person = ctx.subject.person_id
-    at = ctx.at
-    for declaration in ctx.facts.emergencies:
-        if declaration.person_id == person and declaration.active(at):
-            return declaration
-    return None
 
 
 def account_inactive(ctx: EvalContext) -> bool:
@@ -184,7 +176,7 @@ def acute_setting(ctx: EvalContext) -> bool:
 def emergency_declaration(ctx: EvalContext) -> bool:
     if not ctx.purpose.emergency:
         return False
-    declaration = _own_declaration(ctx)
+    declaration = ctx.facts.declaration_of(ctx.subject.person_id, ctx.at)
     if declaration is None:
         return False
     ctx.found["emergency_declaration"] = declaration

@@ -34,6 +34,10 @@ from iam.notify import ChangeBus
 __all__ = ["EmergencyAccess", "EmergencyRefused"]
 
 
+def _over(view: EmergencyView, at: datetime) -> bool:
+    return view.ended_at is not None or view.expires_at <= at
+
+
 class EmergencyRefused(APIError):
     """The declaration is not allowed for this user and patient (403 forbidden); the message says why."""
 
@@ -131,8 +135,8 @@ class EmergencyAccess:
             view = store.get_declaration(session, declaration_id)
         if view is None:
             raise NotFound(f"emergency declaration '{declaration_id}' does not exist")
-        if view.ended_at is not None or view.expires_at <= datetime.now(UTC):
-            return view  # over: it opens nothing
+        if _over(view, datetime.now(UTC)):
+            return view  # it opens nothing
         subject = self._pip.subject(SubjectRef("person", view.person_id))
         return view.model_copy(update={"sections": self.sections_opened(subject, view.purpose) if subject else []})
 
@@ -143,7 +147,7 @@ class EmergencyAccess:
             if view is None:
                 raise NotFound(f"emergency declaration '{declaration_id}' does not exist")
             now = datetime.now(UTC)
-            if view.ended_at is not None or view.expires_at <= now:
+            if _over(view, now):
                 raise Conflict(f"emergency declaration '{declaration_id}' is already over")
             store.end_declaration(session, declaration_id, at=now)
             record_admin_event(session, AdminEvent(

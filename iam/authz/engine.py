@@ -277,9 +277,8 @@ class DecisionEngine:
         if "declare_emergency" in steps:
             if not self._may_break_glass(request, subject, purpose):
                 steps.remove("declare_emergency")
-            elif not purpose.emergency and subject is not None and any(
-                    d.person_id == subject.person_id and d.active(at)
-                    for d in self._facts.patient(request.patient).emergencies):
+            elif not purpose.emergency and subject is not None and self._facts.patient(
+                    request.patient).declaration_of(subject.person_id, at) is not None:
                 # Declared already: what is missing is the emergency purpose on the request.
                 steps[steps.index("declare_emergency")] = "use_emergency_purpose"
         return Decision(allowed=False, decision_id=new_decision_id(), rule=denial.rule, reason=denial.reason,

@@ -216,6 +216,13 @@ class PatientFacts:
     def of_kind(self, kind: str) -> tuple[Restriction, ...]:
         return tuple(r for r in self.restrictions if r.kind == kind)
 
+    def declaration_of(self, person_id: str, at: datetime) -> EmergencyDeclaration | None:
+        """The person's emergency declaration for this patient in force at ``at``, if any."""
+        for declaration in self.emergencies:
+            if declaration.person_id == person_id and declaration.active(at):
+                return declaration
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class DecisionRequest:

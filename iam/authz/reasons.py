@@ -43,7 +43,7 @@ def _fill(decision: Decision, catalogue: Catalogue, org: OrgTree, language: str)
 
 
 # Filled texts by what fills them, for one catalogue and organisation tree (both are replaced, not changed,
-# when policies or the register reload, and the tree also every IAM_AUTHZ_SUBJECT_TTL). Filling a decision's
+# when policies or the register change). Filling a decision's
 # texts took 5.8 µs, a look-up with its copy 1.6 µs (bench/authz_costs.py, where a decision costs about 65 µs
 # in process). A clinician's decisions mostly share reason, unit, role, section and purpose; an emergency's
 # expiry time is in its key, so those are nearly all misses. The owner and the dict are one tuple, replaced
