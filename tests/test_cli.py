@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -202,6 +203,74 @@ def test_several_workers_index_and_checkpoint_the_access_log_once_in_the_supervi
     # Every decision logged, every event indexed and under a signed checkpoint.
     assert (logged, indexed, signed >= last) == (40, last, True), stderr[-2000:]
     assert after_rotation[1] == new_kid
+
+
+def _sockets_on(port: int) -> tuple[int, dict[str, str]]:
+    """Listening sockets on ``port`` (IPv4), and the inode of each established connection to it by the
+    client's port (from /proc/net/tcp)."""
+    listening, established = 0, {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+        if int(local.split(":")[1], 16) != port:
+            continue
+        if state == "0A":
+            listening += 1
+        elif state == "01":
+            established[str(int(remote.split(":")[1], 16))] = inode
+    return listening, established
+
+
+def _holders(parent: int, inodes: set[str]) -> list[int]:
+    """For each of ``parent``'s child processes, how many of the sockets ``inodes`` it holds."""
+    counts = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) != parent:
+                continue
+            links = {os.readlink(fd) for fd in (entry / "fd").iterdir()}
+        except OSError:
+            continue  # gone meanwhile
+        counts.append(sum(f"socket:[{inode}]" in links for inode in inodes))
+    return sorted(counts)
+
+
+def test_several_workers_share_connections_opened_at_once(database_url: str, tmp_path: Path) -> None:
+    """Each worker listens on the port itself, so the kernel spreads connections over them: with one shared
+    socket, whichever worker woke first took most of a burst of connections and its clients waited longest."""
+    port = free_port()
+    server = subprocess.Popen([IAM, "serve", "--port", str(port), "--workers", "2", "--database-url", database_url],
+                              cwd=tmp_path, env={"IAM_SECRET_KEY": TEST_SECRET_KEY, "PATH": "/usr/bin:/bin"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    clients = [httpx.Client() for _ in range(32)]
+    try:
+        _wait_ready(base)
+        poll(lambda: _sockets_on(port)[0], until=lambda listening: listening == 2, seconds=30)
+        answered = [None] * len(clients)
+
+        def call(index: int) -> None:
+            answered[index] = clients[index].get(f"{base}/healthz").status_code
+
+        callers = [threading.Thread(target=call, args=(i,)) for i in range(len(clients))]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join(timeout=30)
+        listening, established = _sockets_on(port)
+        holders = _holders(server.pid, set(established.values()))
+    finally:
+        for client in clients:
+            client.close()
+        server.terminate()
+        server.communicate(timeout=30)
+    assert answered == [200] * len(clients)
+    assert listening == 2
+    # Spread by a hash of each connection's addresses: each worker holds 6 or more of 32 but for odds of 1e-4.
+    busy = [count for count in holders if count]
+    assert len(busy) == 2 and min(busy) >= 6 and sum(busy) == len(clients), holders
 
 
 def _wait_ready(base: str) -> httpx.Response:

@@ -129,3 +129,23 @@ def test_request_lines_of_a_configured_process_are_written_when_it_exits() -> No
     quiet = subprocess.run([sys.executable, "-c", _SERVER_PROCESS, "warning"], capture_output=True, text=True,
                            timeout=60, check=True)
     assert quiet.stderr == ""
+
+
+_POLICY_LOAD = """
+import sys
+from iam.authz.catalogue import DEFAULT_POLICY_DIR
+from iam.authz.policy import load_policy
+from iam.logs import configure_logging
+configure_logging(sys.argv[1])
+load_policy(DEFAULT_POLICY_DIR)
+"""
+
+
+def test_loading_the_policy_does_not_dump_it_into_the_log_unless_debugging() -> None:
+    """pycasbin logs its whole model and policy at info on every load; only ``debug`` keeps that."""
+    quiet = subprocess.run([sys.executable, "-c", _POLICY_LOAD, "info"], capture_output=True, text=True,
+                           timeout=60, check=True)
+    assert [json.loads(line)["logger"] for line in quiet.stderr.splitlines() if '"casbin' in line] == []
+    verbose = subprocess.run([sys.executable, "-c", _POLICY_LOAD, "debug"], capture_output=True, text=True,
+                             timeout=60, check=True)
+    assert any(json.loads(line)["logger"].startswith("casbin") for line in verbose.stderr.splitlines())
