@@ -104,13 +104,17 @@ class OrgTree:
 
 @dataclass(frozen=True, slots=True)
 class Assignment:
-    """One active role of a person, scoped to an organisation unit (from the grant register)."""
+    """One active role of a person, scoped to an organisation unit (from the grant register).
+
+    ``valid_until``: when the grant ends by itself (its end date or a scheduled revocation), None when
+    open-ended; a cached subject is looked up again at that moment (see :mod:`iam.authz.pip`)."""
 
     role: str
     unit_id: str
     licence_ok: bool = True
     purpose: str | None = None
     grant_id: str = ""
+    valid_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

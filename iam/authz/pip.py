@@ -3,7 +3,9 @@
 * **Subjects** come from the grant register (:mod:`provisioning.subjects`, behind :class:`IdentitySource`)
   plus care-team memberships; cached per person for ``subject_ttl`` seconds at most, and dropped at once when
   the change bus says ``identity`` ``person:<id>`` (grant, account or licence change) or ``authz``
-  ``person:<id>`` (team membership). The TTL bounds staleness should a notice ever be lost.
+  ``person:<id>`` (team membership). The TTL bounds staleness should a notice ever be lost. A grant that
+  ends by itself (its end date, a mover's grace period) comes with no notice: the person is looked up again
+  the moment their first grant ends, rather than up to a TTL later.
 * **Patients' facts** (care relationships, restrictions, consents, emergency declarations, flags) are
   cached per patient in a bounded LRU and dropped on ``authz`` ``patient:<national id>``. A load that
   raced with a change is not cached: each patient has a version bumped by every notice, and a load only
@@ -24,13 +26,16 @@ import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from iam.authz import store
 from iam.authz.model import Assignment, OrgTree, OrgUnit, PatientFacts, Subject, SubjectRef
 from iam.notify import RESYNC
+
+if TYPE_CHECKING:
+    from provisioning.subjects import RoleAssignment
 
 __all__ = ["IdentitySource", "PolicyInformationPoint", "ProvisioningIdentity"]
 
@@ -71,8 +76,7 @@ class ProvisioningIdentity:
             return Subject(
                 person_id=person_id, national_id=facts.national_id, hpr_number=facts.hpr_number,
                 display_name=facts.display_name, account_status=facts.account_status,
-                assignments=tuple(Assignment(role=r.role, unit_id=r.unit_id, licence_ok=r.licence_ok,
-                                             purpose=r.purpose, grant_id=str(r.grant_id)) for r in facts.roles),
+                assignments=tuple(_assignment(r) for r in facts.roles),
                 teams=store.teams_of(session, person_id))
 
     def org_units(self) -> list[OrgUnit]:
@@ -103,8 +107,21 @@ class ProvisioningIdentity:
 
         with self._sessions() as session:
             for person_id, r in all_role_assignments(session, at=at):
-                yield str(person_id), Assignment(role=r.role, unit_id=r.unit_id, licence_ok=r.licence_ok,
-                                                 purpose=r.purpose, grant_id=str(r.grant_id))
+                yield str(person_id), _assignment(r)
+
+
+def _assignment(role: RoleAssignment) -> Assignment:
+    return Assignment(role=role.role, unit_id=role.unit_id, licence_ok=role.licence_ok, purpose=role.purpose,
+                      grant_id=str(role.grant_id), valid_until=role.valid_until)
+
+
+def _expiry(subject: Subject | None, *, ttl: float, now: float, wall: datetime) -> float:
+    """When a cached subject must be looked up again (monotonic): after ``ttl`` seconds, or as soon as one
+    of its grants ends by itself, which no change notice announces."""
+    ends = [a.valid_until for a in subject.assignments if a.valid_until is not None] if subject else []
+    if not ends:
+        return now + ttl
+    return now + min(ttl, max(0.0, (min(ends) - wall).total_seconds()))
 
 
 class PolicyInformationPoint:
@@ -162,12 +179,14 @@ class PolicyInformationPoint:
         if cached is not None and cached[1] > now:
             return cached[0]
         epoch = self._epoch
-        subject = self._identity.subject(ref, at=datetime.now(UTC))
+        wall = datetime.now(UTC)
+        subject = self._identity.subject(ref, at=wall)
         # Unknown users are remembered briefly only: a person created a moment later must not wait long.
         ttl = self._subject_ttl if subject is not None else min(self._subject_ttl, 10.0)
+        expires = _expiry(subject, ttl=ttl, now=now, wall=wall)
         with self._lock:
             if epoch == self._epoch:
-                self._subjects[key] = (subject, now + ttl)
+                self._subjects[key] = (subject, expires)
                 if subject is not None:
                     self._aliases[subject.person_id].append(key)
         return subject
@@ -178,13 +197,14 @@ class PolicyInformationPoint:
         Entries live for twice the TTL, so a refresh every TTL replaces them before they expire. A change
         notice arriving while this reads makes it discard its result (the per-person path stays correct)."""
         epoch = self._epoch
-        expires = time.monotonic() + 2 * self._subject_ttl
+        now, wall = time.monotonic(), datetime.now(UTC)
         loaded: dict[tuple[str, str], tuple[Subject | None, float]] = {}
         aliases: dict[str, list[tuple[str, str]]] = {}
-        for subject in self._identity.all_subjects(at=datetime.now(UTC)):
+        for subject in self._identity.all_subjects(at=wall):
             keys = [("person", subject.person_id), ("national_id", subject.national_id)]
             if subject.hpr_number:
                 keys.append(("hpr", subject.hpr_number))
+            expires = _expiry(subject, ttl=2 * self._subject_ttl, now=now, wall=wall)
             for key in keys:
                 loaded[key] = (subject, expires)
             aliases[subject.person_id] = keys
