@@ -273,6 +273,24 @@ def test_several_workers_share_connections_opened_at_once(database_url: str, tmp
     assert len(busy) == 2 and min(busy) >= 6 and sum(busy) == len(clients), holders
 
 
+def test_a_second_server_on_a_port_in_use_refuses_to_start(database_url: str, tmp_path: Path) -> None:
+    """The workers share their port (SO_REUSEPORT), which must not let a second server take half of it."""
+    port = free_port()
+    env = {"IAM_SECRET_KEY": TEST_SECRET_KEY, "PATH": "/usr/bin:/bin"}
+    command = [IAM, "serve", "--port", str(port), "--workers", "2", "--database-url", database_url]
+    first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}")
+        second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        listening = _sockets_on(port)[0]
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines()[-1] == f"cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert listening == 2  # the first server's two workers, and no more
+
+
 def _wait_ready(base: str) -> httpx.Response:
     deadline = time.monotonic() + 30
     while True:

@@ -68,9 +68,16 @@ class PerWorkerListener(socket.socket):
 
     @classmethod
     def reserve(cls, host: str, port: int) -> PerWorkerListener:
-        sock = cls(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-        _share_port(sock)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = cls(family, socket.SOCK_STREAM)
         try:
+            if port:
+                # Sockets that all set SO_REUSEPORT share a port, so a second server started on the same port
+                # would silently take half of the first one's connections: a plain bind must succeed first.
+                with socket.socket(family, socket.SOCK_STREAM) as probe:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    probe.bind((host, port))
+            _share_port(sock)
             sock.bind((host, port))
         except OSError as exc:
             sock.close()
