@@ -128,7 +128,10 @@ def test_rehashed_chain_is_caught_by_the_signed_checkpoint(logged: Runtime, tamp
 
 
 def test_forged_checkpoint_signature_is_reported(logged: Runtime, tamper: Tamper) -> None:
-    tamper("UPDATE audit_checkpoints SET signature = substr(signature, 1, length(signature) - 2) || 'AA'")
+    # One character of the signature's bytes changed, to one it is not (a fixed 'AA' was a no-op 1 run in 256).
+    tamper("UPDATE audit_checkpoints SET signature = substr(signature, 1, length(signature) - 2) || "
+           "CASE WHEN substr(signature, length(signature) - 1, 1) = 'A' THEN 'B' ELSE 'A' END || "
+           "substr(signature, length(signature), 1)")
     assert first_problem(logged) == ("checkpoint", None, "checkpoint #1: the signature does not verify")
 
 
