@@ -202,7 +202,7 @@ def configure_logging(level: str = "info") -> None:
         logger.propagate = True
     # Our middleware writes the access log with the request id; uvicorn's would repeat it without.
     logging.getLogger("uvicorn.access").disabled = True
-    # pycasbin logs its whole model and policy (about 10 KB) at info on every load, in every worker.
+    # pycasbin logs its whole model and policy (about 10 KB) at info on its first load in every process.
     logging.getLogger("casbin").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
 
 

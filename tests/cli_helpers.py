@@ -1,4 +1,5 @@
-"""Run the installed ``iam`` command as a user would, find free loopback ports, wait for a change to arrive."""
+"""Run the installed ``iam`` command as a user would, find free loopback ports, wait for a change to arrive,
+see which process holds which connection (Linux /proc)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,35 @@ def poll(call: Callable[[], Any], *, until: Callable[[Any], bool], seconds: floa
         time.sleep(0.05)
         result = call()
     return result
+
+
+def sockets_on(port: int) -> tuple[int, dict[str, str]]:
+    """Listening sockets on ``port`` (IPv4), and the inode of each established connection to it by the
+    client's port (from /proc/net/tcp)."""
+    listening, established = 0, {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+        if int(local.split(":")[1], 16) != port:
+            continue
+        if state == "0A":
+            listening += 1
+        elif state == "01":
+            established[str(int(remote.split(":")[1], 16))] = inode
+    return listening, established
+
+
+def sockets_held(parent: int, inodes: set[str]) -> list[int]:
+    """For each of ``parent``'s child processes, how many of the sockets ``inodes`` it holds."""
+    counts = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) != parent:
+                continue
+            links = {os.readlink(fd) for fd in (entry / "fd").iterdir()}
+        except OSError:
+            continue  # gone meanwhile
+        counts.append(sum(f"socket:[{inode}]" in links for inode in inodes))
+    return sorted(counts)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 import time
@@ -17,7 +16,7 @@ from audit.compaction import search_state
 from iam import __version__
 from iam.db import make_engine
 from tests.authz.conftest import evaluation
-from tests.cli_helpers import IAM, free_port, poll, run_iam
+from tests.cli_helpers import IAM, free_port, poll, run_iam, sockets_held, sockets_on
 from tests.conftest import TEST_SECRET_KEY
 
 KEY_ENV = {"IAM_SECRET_KEY": TEST_SECRET_KEY}
@@ -205,50 +204,18 @@ def test_several_workers_index_and_checkpoint_the_access_log_once_in_the_supervi
     assert after_rotation[1] == new_kid
 
 
-def _sockets_on(port: int) -> tuple[int, dict[str, str]]:
-    """Listening sockets on ``port`` (IPv4), and the inode of each established connection to it by the
-    client's port (from /proc/net/tcp)."""
-    listening, established = 0, {}
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
-        if int(local.split(":")[1], 16) != port:
-            continue
-        if state == "0A":
-            listening += 1
-        elif state == "01":
-            established[str(int(remote.split(":")[1], 16))] = inode
-    return listening, established
-
-
-def _holders(parent: int, inodes: set[str]) -> list[int]:
-    """For each of ``parent``'s child processes, how many of the sockets ``inodes`` it holds."""
-    counts = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) != parent:
-                continue
-            links = {os.readlink(fd) for fd in (entry / "fd").iterdir()}
-        except OSError:
-            continue  # gone meanwhile
-        counts.append(sum(f"socket:[{inode}]" in links for inode in inodes))
-    return sorted(counts)
-
-
 def test_several_workers_share_connections_opened_at_once(database_url: str, tmp_path: Path) -> None:
     """Each worker listens on the port itself, so the kernel spreads connections over them: with one shared
     socket, whichever worker woke first took most of a burst of connections and its clients waited longest."""
     port = free_port()
     server = subprocess.Popen([IAM, "serve", "--port", str(port), "--workers", "2", "--database-url", database_url],
                               cwd=tmp_path, env={"IAM_SECRET_KEY": TEST_SECRET_KEY, "PATH": "/usr/bin:/bin"},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     clients = [httpx.Client() for _ in range(32)]
     try:
         _wait_ready(base)
-        poll(lambda: _sockets_on(port)[0], until=lambda listening: listening == 2, seconds=30)
+        assert poll(lambda: sockets_on(port)[0], until=lambda listening: listening == 2, seconds=30) == 2
         answered = [None] * len(clients)
 
         def call(index: int) -> None:
@@ -259,8 +226,9 @@ def test_several_workers_share_connections_opened_at_once(database_url: str, tmp
             caller.start()
         for caller in callers:
             caller.join(timeout=30)
-        listening, established = _sockets_on(port)
-        holders = _holders(server.pid, set(established.values()))
+        # At once: the server closes a connection idle for 5 s.
+        listening, established = sockets_on(port)
+        holders = sockets_held(server.pid, set(established.values()))
     finally:
         for client in clients:
             client.close()
@@ -281,13 +249,14 @@ def test_a_second_server_on_a_port_in_use_refuses_to_start(database_url: str, tm
     first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_ready(f"http://127.0.0.1:{port}")
+        assert poll(lambda: sockets_on(port)[0], until=lambda listening: listening == 2, seconds=30) == 2
         second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-        listening = _sockets_on(port)[0]
+        listening = sockets_on(port)[0]
     finally:
         first.terminate()
         first.wait(timeout=30)
-    assert second.returncode == 1
-    assert second.stderr.strip().splitlines()[-1] == f"cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert (second.returncode, second.stderr) == (
+        1, f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n")
     assert listening == 2  # the first server's two workers, and no more
 
 

@@ -4,8 +4,8 @@
   plus care-team memberships; cached per person for ``subject_ttl`` seconds at most, and dropped at once when
   the change bus says ``identity`` ``person:<id>`` (grant, account or licence change) or ``authz``
   ``person:<id>`` (team membership). The TTL bounds staleness should a notice ever be lost. A grant that
-  ends by itself (its end date, a mover's grace period) comes with no notice: the person is looked up again
-  the moment their first grant ends, rather than up to a TTL later.
+  ends by itself (its end date, a mover's grace period) is announced by the provisioning tick, up to a tick
+  interval (60 s) later: the person is looked up again the moment their first grant ends instead.
 * **Patients' facts** (care relationships, restrictions, consents, emergency declarations, flags) are
   cached per patient in a bounded LRU and dropped on ``authz`` ``patient:<national id>``. A load that
   raced with a change is not cached: each patient has a version bumped by every notice, and a load only
@@ -117,7 +117,7 @@ def _assignment(role: RoleAssignment) -> Assignment:
 
 def _expiry(subject: Subject | None, *, ttl: float, now: float, wall: datetime) -> float:
     """When a cached subject must be looked up again (monotonic): after ``ttl`` seconds, or as soon as one
-    of its grants ends by itself, which no change notice announces."""
+    of its grants ends by itself (the provisioning tick announces that only at its next run)."""
     ends = [a.valid_until for a in subject.assignments if a.valid_until is not None] if subject else []
     if not ends:
         return now + ttl
@@ -194,7 +194,8 @@ class PolicyInformationPoint:
     def preload_subjects(self) -> int:
         """Load every person in bulk (start-up and periodic refresh): far cheaper than one look-up each.
 
-        Entries live for twice the TTL, so a refresh every TTL replaces them before they expire. A change
+        Entries live for twice the TTL (or until the person's first grant ends), so a refresh every TTL
+        replaces them before they expire. A change
         notice arriving while this reads makes it discard its result (the per-person path stays correct)."""
         epoch = self._epoch
         now, wall = time.monotonic(), datetime.now(UTC)

@@ -1,6 +1,7 @@
 """The ``iam`` command line. Each area adds its commands here; errors print one line, never a traceback.
 
-Exit codes: 0 success, 1 the work failed (database unreachable, bad input file), 2 bad usage or settings.
+Exit codes: 0 success, 1 the work failed (database unreachable, bad input file, port in use), 2 bad usage or
+settings, 3 ``iam serve``: a server process failed to start (uvicorn's start-up failure status).
 """
 
 from __future__ import annotations

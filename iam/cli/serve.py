@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
-import socket
 import sys
-from typing import Any
 
 import click
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from iam.cli.options import database_option, settings_from
 from iam.config import Settings
+from iam.http import listener
 from iam.http.protocol import CoalescingHttpToolsProtocol
 from iam.logs import configure_logging
 from iam.runtime import Runtime, start_audit_maintenance
@@ -25,6 +26,8 @@ _log = logging.getLogger("iam.serve")
 
 def run_server(settings: Settings, *, workers: int) -> None:
     """Migrate and create keys once, then start ``workers`` server processes sharing the database."""
+    # The port first: a server that cannot have it must not migrate the database or start maintenance.
+    reserved = _reserve(settings) if workers > 1 and listener.supported() else None
     Runtime.start(settings).close()
     # Worker processes rebuild settings from the environment, so pass on what the command line set.
     os.environ["IAM_DATABASE_URL"] = settings.database_url
@@ -32,6 +35,8 @@ def run_server(settings: Settings, *, workers: int) -> None:
     os.environ["IAM_MIGRATE_ON_START"] = "false"
     os.environ["IAM_DEMO"] = "true" if settings.demo else "false"
     configure_logging(settings.log_level)
+    if reserved is not None:
+        _log.info("each worker listens on the port", extra={"host": settings.host, "port": settings.port})
     # With several workers the supervising process, otherwise idle, indexes the access log and signs its
     # checkpoints; one worker runs them itself.
     supervised = workers > 1 and settings.audit_maintenance
@@ -41,13 +46,18 @@ def run_server(settings: Settings, *, workers: int) -> None:
                             workers=workers, log_config=None, access_log=False, server_header=False,
                             http=CoalescingHttpToolsProtocol)
     try:
-        if workers > 1:
-            Multiprocess(config, sockets=[PerWorkerListener.reserve(settings.host, settings.port)]).run()
-        else:
-            server = uvicorn.Server(config)
-            server.run()
-            if not server.started:
-                sys.exit(3)  # uvicorn's exit status for a failed start-up
+        # uvicorn re-raises a Ctrl-C once it has shut down; as with uvicorn.run, that is a normal end.
+        with contextlib.suppress(KeyboardInterrupt):
+            if workers > 1:
+                supervisor = Multiprocess(config, sockets=[reserved or config.bind_socket()])
+                supervisor.run()
+                started = all(process.exitcode != STARTUP_FAILURE for process in supervisor.processes)
+            else:
+                server = uvicorn.Server(config)
+                server.run()
+                started = server.started
+        if not started:
+            sys.exit(STARTUP_FAILURE)
     finally:
         if stop_maintenance is not None:
             # uvicorn's handlers only queue signals, and nobody reads the queue now: let a second Ctrl-C or
@@ -57,49 +67,13 @@ def run_server(settings: Settings, *, workers: int) -> None:
             stop_maintenance()
 
 
-class PerWorkerListener(socket.socket):
-    """The port, reserved in the supervisor; each worker process that receives it gets a listening socket of
-    its own on that port (``SO_REUSEPORT``), so the kernel spreads connections evenly over the workers.
-
-    uvicorn hands every worker the one socket the supervisor bound. Whichever worker's event loop wakes first
-    then accepts every pending connection: 64 connections opened at once were seen split 40/24 and 43/21,
-    and the worker holding 40 answered each of them almost twice as late. The reserved socket never listens,
-    so no connection waits on it; a replacement for a dead worker simply binds a new listener."""
-
-    @classmethod
-    def reserve(cls, host: str, port: int) -> PerWorkerListener:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = cls(family, socket.SOCK_STREAM)
-        try:
-            if port:
-                # Sockets that all set SO_REUSEPORT share a port, so a second server started on the same port
-                # would silently take half of the first one's connections: a plain bind must succeed first.
-                with socket.socket(family, socket.SOCK_STREAM) as probe:
-                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    probe.bind((host, port))
-            _share_port(sock)
-            sock.bind((host, port))
-        except OSError as exc:
-            sock.close()
-            sys.exit(f"cannot listen on {host}:{port}: {exc.strerror}")
-        _log.info("listening", extra={"address": f"http://{host}:{sock.getsockname()[1]}"})
-        return sock
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Sent to a worker process: what arrives there is a fresh socket bound to the same address.
-        return _bound_listener, (self.family, self.getsockname()[:2])
-
-
-def _share_port(sock: socket.socket) -> None:
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-
-
-def _bound_listener(family: int, address: tuple[str, int]) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    _share_port(sock)
-    sock.bind(address)
-    return sock
+def _reserve(settings: Settings) -> listener.ReservedPort:
+    try:
+        reserved = listener.ReservedPort.reserve(settings.host, settings.port)
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+    return reserved
 
 
 @click.command()

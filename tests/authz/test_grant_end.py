@@ -1,5 +1,5 @@
-"""A grant that ends by itself (an end date, a scheduled revocation) sends no change notice at that moment:
-the decision engine still stops honouring it then, not up to ``authz_subject_ttl`` later."""
+"""A grant that ends by itself (an end date, a scheduled revocation) sends no change notice at that moment (the
+provisioning tick announces it at its next run): the decision engine still stops honouring it then."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_a_time_limited_grant_stops_permitting_the_moment_it_ends(runtime: Runti
     request = DecisionRequest(subject=SubjectRef("person", gp.person_id), patient=PATIENT, section="notes",
                               action="read", purpose="TREAT")
     assert runtime.authz.decide(request).allowed is False  # the GP office has no relationship with the patient
-    ends = utc_now() + timedelta(seconds=3)
+    ends = utc_now() + timedelta(seconds=8)  # time for the grant's notice to arrive first, under load too
     with runtime.sessions.begin() as session:  # a locum shift on the ward, from another organisation
         grant_role(session, person_id=int(gp.person_id), role="physician", unit_id=world.units.ward,
                    reason="locum shift", actor="tests", valid_to=ends, bus=runtime.bus)
