@@ -195,8 +195,8 @@ class PolicyInformationPoint:
         """Load every person in bulk (start-up and periodic refresh): far cheaper than one look-up each.
 
         Entries live for twice the TTL (or until the person's first grant ends), so a refresh every TTL
-        replaces them before they expire. A change
-        notice arriving while this reads makes it discard its result (the per-person path stays correct)."""
+        replaces them before they expire. A change notice arriving while this reads makes it discard its
+        result (the per-person path stays correct)."""
         epoch = self._epoch
         now, wall = time.monotonic(), datetime.now(UTC)
         loaded: dict[tuple[str, str], tuple[Subject | None, float]] = {}

@@ -47,6 +47,7 @@ def run_server(settings: Settings, *, workers: int) -> None:
                             http=CoalescingHttpToolsProtocol)
     try:
         # uvicorn re-raises a Ctrl-C once it has shut down; as with uvicorn.run, that is a normal end.
+        started = True
         with contextlib.suppress(KeyboardInterrupt):
             if workers > 1:
                 supervisor = Multiprocess(config, sockets=[reserved or config.bind_socket()])

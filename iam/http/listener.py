@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import socket
 import sys
-from typing import Any
+from typing import Any, TypeVar
 
 from uvicorn.config import STARTUP_FAILURE
 
 __all__ = ["ReservedPort", "supported"]
+_Socket = TypeVar("_Socket", bound=socket.socket)
 
 
 def supported() -> bool:
@@ -47,27 +48,28 @@ class ReservedPort(socket.socket):
             # SO_REUSEADDR tolerates the TIME_WAIT connections a previous run left, nothing that listens.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
-        sock = cls(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((host, port))
-        except OSError:
-            sock.close()
-            raise
-        return sock
+        return _bound(cls, family, (host, port))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # How multiprocessing sends it to a worker: by address (with an IPv6 scope), not by descriptor.
         return _worker_listener, (self.family, self.getsockname())
 
 
-def _worker_listener(family: int, address: tuple[Any, ...]) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
+def _bound(kind: type[_Socket], family: int, address: tuple[Any, ...]) -> _Socket:
+    """A socket of ``kind`` bound to ``address`` with ``SO_REUSEPORT``; closed again if the bind fails."""
+    sock = kind(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
-    except OSError as exc:
+    except OSError:
         sock.close()
+        raise
+    return sock
+
+
+def _worker_listener(family: int, address: tuple[Any, ...]) -> socket.socket:
+    try:
+        return _bound(socket.socket, family, address)
+    except OSError as exc:
         print(f"error: cannot listen on {address[0]}:{address[1]}: {exc.strerror or exc}", file=sys.stderr)
         sys.exit(STARTUP_FAILURE)
-    return sock
