@@ -11,6 +11,7 @@ write, purpose TREAT (90 %) or COC.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import random
 import sys
@@ -45,8 +46,18 @@ def _say(message: str) -> None:
 
 
 def load(workdir: Path, scale: float, database_url: str | None) -> Settings:
-    """Generate and load the region once; return settings pointing at the loaded database."""
+    """Generate and load the region once; return settings pointing at the loaded database.
+
+    A second benchmark started meanwhile waits on the lock file instead of loading the same rows again (which
+    failed on duplicate ids). The path is resolved, so a relative and an absolute workdir name one load."""
+    workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    with (workdir / "load.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _load_locked(workdir, scale, database_url)
+
+
+def _load_locked(workdir: Path, scale: float, database_url: str | None) -> Settings:
     region = workdir / f"region-{scale:g}"
     if not (region / "manifest.json").exists():
         started = time.perf_counter()
